@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Skiff",
+    products: [
+        .library(name: "SkiffWire", targets: ["SkiffWire"]),
+        .library(name: "Skiff", targets: ["Skiff"]),
+        .library(name: "SkiffSim", targets: ["SkiffSim"]),
+        .executable(name: "skiff", targets: ["skiff"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Packet formats: pure, no dependencies, fuzzable.
+        .target(name: "SkiffWire"),
+        // The stack: one folder per stage of the transmit path.
+        .target(name: "Skiff", dependencies: ["SkiffWire"]),
+        // Simulated hosts: memory links, switch, impairments, virtual clock.
+        .target(name: "SkiffSim", dependencies: ["Skiff", "SkiffWire"]),
+        .executableTarget(
+            name: "skiff",
+            dependencies: [
+                "Skiff", "SkiffSim", "SkiffWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "SkiffWireTests", dependencies: ["SkiffWire"], resources: [.copy("Golden")]),
+        .testTarget(name: "SkiffTests", dependencies: ["Skiff", "SkiffSim", "SkiffWire"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
