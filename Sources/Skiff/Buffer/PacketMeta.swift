@@ -1,0 +1,36 @@
+/// Metadata a buffer carries down (or up) the path. Copied by a clone; never shared.
+/// Linux: the control fields of `struct sk_buff` (`protocol`, `priority`, `queue_mapping`,
+/// `hash`, `network_header`, `gso_size`, `mark`, `tstamp`, `dev`).
+public struct PacketMeta: Sendable {
+    /// EtherType of the network-layer payload (Linux: `skb->protocol`).
+    public var protocolType: UInt16 = 0
+    /// Interface the packet goes out of or came in on (Linux: `skb->dev`).
+    public var interfaceIndex: UInt16 = 0
+    /// TX or RX queue on that interface (Linux: `skb->queue_mapping`).
+    public var queue: UInt16 = 0
+    /// Qdisc band priority, derived from TOS (Linux: `skb->priority`).
+    public var priority: UInt8 = 0
+    /// IP protocol of the transport payload, for taps and GSO.
+    public var ipProtocol: UInt8 = 0
+    /// Flow hash over addresses and ports (Linux: `skb->hash`); 0 = not computed.
+    public var flowHash: UInt32 = 0
+    /// Nonzero when the packet is traced; indexes the trace recorder.
+    public var traceID: UInt32 = 0
+    /// Offset of the network header from `data` when it was set (Linux: `network_header`).
+    public var networkOffset: Int16 = -1
+    /// Offset of the transport header from `data` when it was set (Linux: `transport_header`).
+    public var transportOffset: Int16 = -1
+    /// Segment payload size for GSO packets; 0 = not a GSO packet (Linux: `gso_size`).
+    public var gsoSize: UInt16 = 0
+    /// Next-hop address chosen by routing (Linux: `rt_nexthop`).
+    public var nextHop: UInt32 = 0
+    /// Firewall mark (Linux: `skb->mark`).
+    public var mark: UInt32 = 0
+    /// Time the packet was queued or received, nanoseconds on the stack's clock (Linux: `tstamp`).
+    public var timestamp: UInt64 = 0
+    /// Set when the transport checksum is still to be filled in by the device or GSO
+    /// (Linux: `CHECKSUM_PARTIAL`).
+    public var checksumPartial: Bool = false
+
+    public init() {}
+}

@@ -1,0 +1,126 @@
+/// Interrupt state of one queue vector (Linux: `struct igb_q_vector` plus the EIMS/EICR bits).
+public struct InterruptVector: Sendable {
+    /// Masked while NAPI owns the queue (Linux: `igb_irq_disable_queues` until `napi_complete_done`).
+    public var masked = false
+    /// The NIC has something to report (Linux: the cause bit in EICR).
+    public var asserted = false
+    /// When the vector last fired.
+    public var lastFire: Nanoseconds = 0
+    /// Interrupts raised.
+    public var count: UInt64 = 0
+}
+
+/// The emulated NIC (the article's Intel igb): it reads TX descriptors after a doorbell, gathers
+/// the frame through the IOMMU, puts it on the port, writes back the done bit and asserts a
+/// (coalesced) interrupt; on receive it writes frames into posted RX buffers.
+public final class NICModel {
+    /// The device this NIC belongs to.
+    public let deviceIndex: Int
+    public var port: NetworkPort
+    /// The emulated IOMMU between this NIC and memory.
+    public var iommu = DMAMapper()
+    let txRings: [TxRing]
+    let rxRings: [RxRing]
+    /// One vector per queue pair.
+    public internal(set) var vectors: [InterruptVector]
+    /// Minimum gap between interrupts of one vector (Linux: the ITR register, `ethtool -C rx-usecs`).
+    public var interruptThrottle: Nanoseconds = 0
+    /// One timer per vector for throttled interrupts.
+    var vectorTimers: [TimerID] = []
+    /// Called when a vector must fire; set by the stack.
+    unowned(unsafe) var stack: NetworkStack!
+    /// Scratch segment list for one frame (no allocation per frame).
+    private var segments: UnsafeMutablePointer<UnsafeRawBufferPointer>
+    public internal(set) var txFrames: UInt64 = 0
+    public internal(set) var rxFrames: UInt64 = 0
+    /// Frames dropped because a descriptor pointed at unmapped memory.
+    public internal(set) var dmaErrors: UInt64 = 0
+
+    init(deviceIndex: Int, port: NetworkPort, txRings: [TxRing], rxRings: [RxRing]) {
+        self.deviceIndex = deviceIndex
+        self.port = port
+        self.txRings = txRings
+        self.rxRings = rxRings
+        vectors = Array(repeating: InterruptVector(), count: max(txRings.count, rxRings.count))
+        segments = .allocate(capacity: DataBlock.maxFragments + 2)
+    }
+
+    deinit { segments.deallocate() }
+
+    /// Tail register write on TX queue `q`: the NIC consumes every descriptor up to the tail.
+    /// Linux: the `writel(i, tx_ring->tail)` doorbell and the hardware behind it.
+    func txDoorbell(queue q: Int, now: Nanoseconds) {
+        let ring = txRings[q]
+        var work = false
+        var nseg = 0
+        var length = 0
+        var failed = false
+        while ring.hardwareHead != ring.tailRegister {
+            let i = ring.hardwareHead
+            let d = ring.descriptors[i]
+            if let p = iommu.translate(d.address, length: Int(d.length)) {
+                if nseg < DataBlock.maxFragments + 2 {
+                    segments[nseg] = UnsafeRawBufferPointer(start: p, count: Int(d.length))
+                    nseg += 1
+                    length += Int(d.length)
+                } else { failed = true }
+            } else { failed = true }
+            if d.endOfPacket {
+                if failed {
+                    dmaErrors &+= 1
+                } else {
+                    let copied = port.transmit(UnsafeBufferPointer(start: segments, count: nseg), length: length, now: now)
+                    if copied > 0 { stack.pool.recordCopy(.portIO, bytes: copied) }
+                    txFrames &+= 1
+                }
+                nseg = 0; length = 0; failed = false
+            }
+            ring.descriptors[i].done = true
+            ring.hardwareHead = (i + 1) & ring.mask
+            work = true
+        }
+        if work { assertInterrupt(vector: q, now: now) }
+    }
+
+    /// A frame arrives from the port. The NIC picks an RX queue by hash (Linux: RSS), writes the
+    /// frame into the next posted buffer and asserts the queue's interrupt. Without a posted
+    /// buffer the frame is dropped and counted (`missed`). Frames longer than the buffer are
+    /// dropped too (Linux: `rx_long_length_errors`).
+    public func receive(frame: UnsafeRawBufferPointer, now: Nanoseconds) {
+        let q = rxRings.count == 1 ? 0 : Int(receiveHash(frame) % UInt32(rxRings.count))
+        let ring = rxRings[q]
+        let i = ring.hardwareHead
+        guard i != ring.tailRegister else { ring.missed &+= 1; return }
+        let d = ring.descriptors[i]
+        guard frame.count <= Int(UInt16.max), let p = iommu.translate(d.address, length: frame.count),
+              let base = frame.baseAddress else {
+            ring.missed &+= 1
+            return
+        }
+        p.copyMemory(from: base, byteCount: frame.count)
+        stack.pool.recordCopy(.portIO, bytes: frame.count)
+        ring.descriptors[i].length = UInt16(frame.count)
+        ring.descriptors[i].done = true
+        ring.hardwareHead = (i + 1) & ring.mask
+        rxFrames &+= 1
+        assertInterrupt(vector: q, now: now)
+    }
+
+    /// Raises the vector's cause bit; the stack delivers the interrupt when the vector is
+    /// unmasked and the throttle interval has passed.
+    @inline(__always)
+    func assertInterrupt(vector v: Int, now: Nanoseconds) {
+        if vectors[v].asserted { return }
+        vectors[v].asserted = true
+        stack.interruptAsserted(device: deviceIndex, vector: v)
+    }
+
+    /// A stable receive hash over IPv4 addresses and ports (Linux: RSS with a Toeplitz key; any
+    /// good mix will do for queue choice).
+    func receiveHash(_ frame: UnsafeRawBufferPointer) -> UInt32 {
+        guard frame.count >= 14 + 20 else { return 0 }
+        let etherType = UInt16(frame[12]) << 8 | UInt16(frame[13])
+        guard etherType == 0x0800 else { return 0 }
+        return FlowHash.ipv4(frame: UnsafeRawBufferPointer(rebasing: frame[14...]))
+    }
+}

@@ -1,0 +1,136 @@
+import SkiffWire
+
+/// Events the stack's timers carry (Linux: the `timer_list` callbacks).
+public enum StackTimer: Sendable {
+    /// A neighbour entry's state timer (Linux: `neigh_timer_handler`).
+    case neighbour(Int32)
+    /// A reassembly queue expired (Linux: `ip_expire`).
+    case reassembly(Int32)
+    /// A qdisc that held packets back may send again (Linux: `qdisc_watchdog`).
+    case qdiscWatchdog(device: Int32, queue: Int32)
+    /// A throttled interrupt may fire (Linux: the NIC's ITR countdown).
+    case interrupt(device: Int32, vector: Int32)
+}
+
+/// One host's network stack: devices, routes, neighbours, netfilter, IP, the softirq engine and
+/// its counters. Each stage lives in its own folder as an extension of this class; a stage calls
+/// only the stage below it (transmit) or above it (receive).
+///
+/// Threading: one thread at a time (the engine's, or a caller holding the engine's lock).
+/// Time: never read by stages; `run(now:)` and the entry points take `now`.
+public final class NetworkStack {
+    public let name: String
+    /// Packet buffers for everything this host builds or receives.
+    public let pool: BufferPool
+    public internal(set) var devices: [NetDevice] = []
+    public var routes = RouteTable()
+    public var netfilter = Netfilter()
+    public internal(set) var neighbours: NeighbourTable
+    public internal(set) var softirq = SoftirqState()
+    public var contexts = ContextAccounting()
+    public var tracer = PacketTracer()
+    /// When tracing is armed, also start traces for received packets.
+    public var traceReceived = false
+    public internal(set) var drops = DropCounters()
+    public internal(set) var counters = IPCounters()
+    public var ipConfig = IPConfiguration()
+    var timers = TimerQueue<StackTimer>()
+    var reassembly: Reassembly
+    var icmpLimiter = ICMPRateLimiter()
+    /// Packet taps (Linux: `ptype_all`), e.g. pcap writers.
+    public var taps: [PacketTap] = []
+    /// Transport protocols above IP by protocol number (Linux: `inet_protos`).
+    public var transportHandlers: [TransportHandler?] = Array(repeating: nil, count: 256)
+    /// The time of the current engine entry.
+    public internal(set) var now: Nanoseconds = 0
+    /// Echo replies received, for ping (application-level, not the packet path).
+    public internal(set) var echoReplies: [EchoReply] = []
+    /// UDP ports with a listener; datagrams to others get ICMP port unreachable.
+    public var udpListeners: Set<UInt16> = []
+    /// Datagrams delivered to `udpListeners`.
+    public internal(set) var udpDelivered: UInt64 = 0
+    public internal(set) var udpDeliveredBytes: UInt64 = 0
+
+    // Engine lists, preallocated.
+    var pollList: [Int] = []          // (device << 16 | queue) of scheduled NAPI contexts
+    var outputList: [Int] = []        // (device << 16 | queue) of qdiscs scheduled for NET_TX
+    var pendingInterrupts: [Int] = [] // (device << 16 | vector)
+    var ipIdentifier: UInt16 = 1
+    /// NET_RX runs that stopped at the budget or time limit (Linux: `time_squeeze` in softnet_stat).
+    public internal(set) var timeSqueeze: UInt64 = 0
+    /// Linux: `netdev_budget`.
+    public var netdevBudget = 300
+    /// Linux: `netdev_budget_usecs` (2 ms), measured on the real clock.
+    public var netdevBudgetTime: Nanoseconds = 2 * Time.millisecond
+    /// Linux: `dev_tx_weight` (the qdisc quota per run).
+    public var devTxWeight = 64
+
+    public init(name: String, pool: BufferPool = BufferPool(), seed: UInt64 = 1) {
+        self.name = name
+        self.pool = pool
+        neighbours = NeighbourTable(seed: seed)
+        reassembly = Reassembly()
+        pollList.reserveCapacity(64)
+        outputList.reserveCapacity(64)
+        pendingInterrupts.reserveCapacity(64)
+    }
+
+    deinit { shutdownDevices() }
+
+    /// Adds a device whose NIC is plugged into `port`; posts its receive buffers.
+    @discardableResult
+    public func addDevice(_ configuration: DeviceConfiguration, port: NetworkPort) -> NetDevice {
+        let dev = NetDevice(index: devices.count, configuration: configuration, port: port)
+        dev.nic.stack = self
+        devices.append(dev)
+        for q in dev.rxQueues { refillRx(device: dev, queue: q) }
+        dev.nic.vectorTimers = (0..<dev.nic.vectors.count).map {
+            timers.makeTimer(.interrupt(device: Int32(dev.index), vector: Int32($0)))
+        }
+        for q in dev.txQueues where q.qdisc.isTokenBucket {
+            q.watchdog = timers.makeTimer(.qdiscWatchdog(device: Int32(dev.index), queue: Int32(q.index)))
+        }
+        return dev
+    }
+
+    /// Assigns an address and adds the connected route for its prefix (Linux: `ip addr add`).
+    public func addAddress(_ address: IPv4Address, prefixLength: Int, device: NetDevice) {
+        let a = InterfaceAddress(address, prefixLength: prefixLength)
+        device.addresses.append(a)
+        routes.add(Route(destination: a.network, prefixLength: prefixLength, gateway: nil,
+                         device: device.index, metric: 0, source: address, scope: .link))
+    }
+
+    /// True when `a` is one of this host's addresses (Linux: `RTN_LOCAL`).
+    @inline(__always)
+    public func isLocalAddress(_ a: IPv4Address) -> Bool {
+        for d in devices { for x in d.addresses where x.address == a { return true } }
+        return false
+    }
+
+    /// The primary address of a device, if any.
+    public func primaryAddress(of device: Int) -> IPv4Address? { devices[device].addresses.first?.address }
+
+    /// Frees every buffer held in rings, qdiscs and queues and removes every DMA mapping.
+    public func shutdownDevices() {
+        for dev in devices {
+            for q in dev.txQueues {
+                cleanAllTx(device: dev, queue: q)
+                while q.qdisc.dequeue(now: now) != nil {}
+            }
+            for q in dev.rxQueues { releaseRx(device: dev, queue: q) }
+        }
+        neighbours.flushQueues()
+        reassembly.removeAll()
+    }
+}
+
+/// An ICMP echo reply that reached this host.
+public struct EchoReply: Sendable, Equatable {
+    public var from: IPv4Address
+    public var identifier: UInt16
+    public var sequence: UInt16
+    /// ICMP payload bytes.
+    public var payloadLength: Int
+    public var time: Nanoseconds
+}
