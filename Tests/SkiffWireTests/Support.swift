@@ -79,13 +79,18 @@ extension String {
     func leftPad(_ n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
 }
 
-/// Runs a typed-throwing parse and returns its error, or nil on success.
-func wireError<T>(_ body: () throws(WireError) -> T) -> WireError? {
+/// Runs a parse and returns the WireError it threw, or nil on success.
+/// (Closure literals are inferred as untyped `throws`; the parsers' own
+/// signatures are typed, which the compiler checks elsewhere.)
+func wireError<T>(_ body: () throws -> T) -> WireError? {
     do {
         _ = try body()
         return nil
+    } catch let e as WireError {
+        return e
     } catch {
-        return error
+        Issue.record("non-WireError thrown: \(error)")
+        return nil
     }
 }
 

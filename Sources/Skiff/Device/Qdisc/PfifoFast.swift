@@ -124,6 +124,13 @@ public final class PfifoFast {
         stats.backlogBytes += length
     }
 
+    /// Counts a packet that bypassed the empty queue straight to the driver as sent
+    /// (Linux: `qdisc_bstats_update()` in the `TCQ_F_CAN_BYPASS` branch of `__dev_xmit_skb()`).
+    public func recordBypass(length: Int) {
+        stats.sentPackets &+= 1
+        stats.sentBytes &+= UInt64(length)
+    }
+
     /// True when nothing is queued or requeued (Linux: `qdisc_qlen(q) == 0`).
     public var isEmpty: Bool { stats.backlogPackets == 0 }
 

@@ -96,6 +96,14 @@ public enum Qdisc {
         return false
     }
 
+    /// Counts a packet sent through the bypass (see `canBypass`) in `sentPackets`/`sentBytes`,
+    /// as Linux does with `qdisc_bstats_update()` in `__dev_xmit_skb()`. Call it with the length
+    /// before handing the packet to the driver; a packet the driver then refuses is `requeue`d
+    /// and not counted again.
+    public func recordBypass(length: Int) {
+        if case .pfifoFast(let q) = self { q.recordBypass(length: length) }
+    }
+
     /// Hands a packet to the qdisc. On `.noqueue` the packet is dropped (the caller should have
     /// transmitted it directly). Linux: `q->enqueue()` via `dev_qdisc_enqueue()`.
     @inlinable
