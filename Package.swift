@@ -19,10 +19,12 @@ let package = Package(
         .target(name: "Skiff", dependencies: ["SkiffWire"]),
         // Simulated hosts: memory links, switch, impairments, virtual clock.
         .target(name: "SkiffSim", dependencies: ["Skiff", "SkiffWire"]),
+        // Counts heap allocations for the benchmarks (linked into the CLI only).
+        .target(name: "CAllocCounter"),
         .executableTarget(
             name: "skiff",
             dependencies: [
-                "Skiff", "SkiffSim", "SkiffWire",
+                "Skiff", "SkiffSim", "SkiffWire", "CAllocCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

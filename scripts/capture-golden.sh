@@ -9,6 +9,11 @@
 #
 # Usage: scripts/capture-golden.sh [OUTDIR]   (default Tests/SkiffWireTests/Golden)
 #
+# Output: one OUTDIR/<scenario>.hex per scenario: for each frame, a comment
+# line with tcpdump's one-line summary, then the frame as one line of hex
+# (no FCS). Text, not .pcap, so the traces diff well and are not caught by
+# the repository's *.pcap ignore rule.
+#
 # NOTE: the tests check specific values (sequence numbers, timestamps, IP
 # identifications) seen in the committed traces; re-running this script
 # produces new values and the expectations in GoldenTests.swift must be
@@ -36,6 +41,8 @@ IFB=skg1          # in $NB, 10.99.0.2, 02:00:00:99:00:02
 IPA=10.99.0.1
 IPB=10.99.0.2
 TMP=$(mktemp -d)
+PCAPS=$TMP/pcap
+mkdir -p "$PCAPS"
 PIDS=()
 
 cleanup() {
@@ -74,14 +81,13 @@ A ip link set "$IFA" up
 B ip link set "$IFB" up
 sleep 1
 
-# capture NAME FILTER: starts tcpdump in $NA on $IFA writing $OUT/NAME.pcap.
+# capture NAME FILTER: starts tcpdump in $NA on $IFA writing $PCAPS/NAME.pcap.
 CAP_PID=
 capture() {
     local name=$1 filter=$2
-    rm -f "$OUT/$name.pcap"
     # Not through A(): a backgrounded function is a subshell, and $! must
     # be tcpdump's own PID (ip netns exec execs it).
-    ip netns exec "$NA" tcpdump -i "$IFA" --immediate-mode -U -n -s 0 -Z root -w "$OUT/$name.pcap" "$filter" 2>"$TMP/$name.err" &
+    ip netns exec "$NA" tcpdump -i "$IFA" --immediate-mode -U -n -s 0 -Z root -w "$PCAPS/$name.pcap" "$filter" 2>"$TMP/$name.err" &
     CAP_PID=$!
     PIDS+=("$CAP_PID")
     for _ in $(seq 50); do
@@ -99,7 +105,30 @@ stop_capture() {
     sleep 1
     kill -TERM "$CAP_PID" 2>/dev/null || true
     wait "$CAP_PID" 2>/dev/null || true
-    echo "captured $(tcpdump -r "$OUT/$1.pcap" -n 2>/dev/null | wc -l) frames -> $1.pcap"
+    to_hex "$1"
+}
+
+# to_hex NAME: $PCAPS/NAME.pcap -> $OUT/NAME.hex (summary comment + hex per frame).
+to_hex() {
+    tcpdump -r "$PCAPS/$1.pcap" -n -e 2>/dev/null | cut -d' ' -f2- >"$TMP/$1.txt"
+    python3 - "$PCAPS/$1.pcap" "$TMP/$1.txt" "$OUT/$1.hex" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+summaries = open(sys.argv[2]).read().splitlines()
+assert struct.unpack_from("<I", data, 0)[0] == 0xA1B2C3D4, "expected a little-endian microsecond pcap"
+frames, off = [], 24
+while off + 16 <= len(data):
+    caplen, origlen = struct.unpack_from("<II", data, off + 8)
+    assert caplen == origlen, "frame truncated by snaplen"
+    frames.append(data[off + 16: off + 16 + caplen])
+    off += 16 + caplen
+assert len(frames) == len(summaries), (len(frames), len(summaries))
+with open(sys.argv[3], "w") as out:
+    out.write("# Captured from Linux by scripts/capture-golden.sh; one frame per hex line.\n")
+    for summary, frame in zip(summaries, frames):
+        out.write("# " + summary + "\n" + frame.hex() + "\n")
+print(f"captured {len(frames)} frames -> {sys.argv[3]}")
+PY
 }
 
 cat >"$TMP/tcp_server.py" <<'PY'
@@ -238,7 +267,7 @@ if A ip link add link "$IFA" name "$IFA.5" type vlan id 5 2>/dev/null; then
 else
     echo "kernel has no 802.1Q devices; tagging Linux's echo request by hand"
     capture vlan "vlan"
-    A timeout 5 python3 - "$OUT/arp-ping.pcap" "$IFA" <<'PY'
+    A timeout 5 python3 - "$PCAPS/arp-ping.pcap" "$IFA" <<'PY'
 import socket, struct, sys
 data = open(sys.argv[1], "rb").read()
 off, frame = 24, None
@@ -255,7 +284,8 @@ s.bind((sys.argv[2], 0))
 s.send(tagged)
 PY
     stop_capture vlan
+    sed -i '1a # NOTE: this kernel has no 802.1Q devices (CONFIG_VLAN_8021Q unset): the tag below was inserted\n# by capture-golden.sh into Linux'"'"'s own echo request (arp-ping.hex) and sent from a packet socket.' "$OUT/vlan.hex"
 fi
 
 ls -l "$OUT"
-du -ch "$OUT"/*.pcap | tail -1
+du -ch "$OUT"/*.hex | tail -1

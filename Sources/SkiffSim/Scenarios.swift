@@ -17,13 +17,15 @@ public enum Scenarios {
     }
 
     public static func switchedPair(seed: UInt64 = 1, mtu: Int = 1500, impairments: Impairments = .none,
-                                    qdisc: QdiscKind = .pfifoFast) -> SwitchedPair {
+                                    qdisc: QdiscKind = .pfifoFast, lineRate: UInt64 = 10_000_000_000) -> SwitchedPair {
         let world = SimWorld(seed: seed)
         let a = world.addHost(name: "A"), b = world.addHost(name: "B")
         var ca = DeviceConfiguration(name: "eth0", mac: SwitchedPair.aMAC, mtu: mtu)
         ca.qdisc = qdisc
+        ca.lineRate = lineRate
         var cb = DeviceConfiguration(name: "eth0", mac: SwitchedPair.bMAC, mtu: mtu)
         cb.qdisc = qdisc
+        cb.lineRate = lineRate
         let da = world.addDevice(host: a, configuration: ca)
         let db = world.addDevice(host: b, configuration: cb)
         a.addAddress(SwitchedPair.aAddress, prefixLength: 24, device: da)

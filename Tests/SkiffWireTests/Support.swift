@@ -2,55 +2,29 @@ import Foundation
 import SkiffWire
 import Testing
 
-/// Golden traces captured from Linux by scripts/capture-golden.sh.
+/// Golden traces captured from Linux by scripts/capture-golden.sh, stored
+/// as text: `#` comment lines (tcpdump's summary of the next frame) and one
+/// line of hex per frame.
 enum Golden {
     struct LoadError: Error, CustomStringConvertible {
         var description: String
     }
 
-    /// The frames of `Golden/<name>.pcap`, in capture order.
+    /// The frames of `Golden/<name>.hex`, in capture order.
     static func frames(_ name: String) throws -> [[UInt8]] {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "pcap", subdirectory: "Golden") else {
-            throw LoadError(description: "missing Golden/\(name).pcap")
+        guard let url = Bundle.module.url(forResource: name, withExtension: "hex", subdirectory: "Golden") else {
+            throw LoadError(description: "missing Golden/\(name).hex")
         }
-        return try PCAP.frames(Array(Data(contentsOf: url)))
+        let text = try String(contentsOf: url, encoding: .utf8)
+        return text.split(separator: "\n")
+            .filter { !$0.hasPrefix("#") && !$0.allSatisfy(\.isWhitespace) }
+            .map { hex(String($0)) }
     }
 
     static let names = [
         "arp-ping", "ping-fragmented", "ping-record-route", "udp", "port-unreachable",
         "tcp-handshake", "tcp-no-timestamps", "tcp-sack", "vlan",
     ]
-}
-
-/// Minimal libpcap file reader (microsecond or nanosecond, either byte order).
-enum PCAP {
-    static func frames(_ d: [UInt8]) throws -> [[UInt8]] {
-        guard d.count >= 24 else { throw Golden.LoadError(description: "short pcap") }
-        let magic = UInt32(d[0]) | UInt32(d[1]) << 8 | UInt32(d[2]) << 16 | UInt32(d[3]) << 24
-        let little: Bool
-        switch magic {
-        case 0xA1B2_C3D4, 0xA1B2_3C4D: little = true
-        case 0xD4C3_B2A1, 0x4D3C_B2A1: little = false
-        default: throw Golden.LoadError(description: "not a pcap file")
-        }
-        func u32(_ o: Int) -> Int {
-            let b = (UInt32(d[o]), UInt32(d[o + 1]), UInt32(d[o + 2]), UInt32(d[o + 3]))
-            return Int(little ? b.0 | b.1 << 8 | b.2 << 16 | b.3 << 24 : b.3 | b.2 << 8 | b.1 << 16 | b.0 << 24)
-        }
-        guard u32(20) == 1 else { throw Golden.LoadError(description: "not Ethernet") }
-        var out: [[UInt8]] = []
-        var o = 24
-        while o + 16 <= d.count {
-            let caplen = u32(o + 8)
-            let origlen = u32(o + 12)
-            guard caplen == origlen, o + 16 + caplen <= d.count else {
-                throw Golden.LoadError(description: "truncated record")
-            }
-            out.append(Array(d[(o + 16)..<(o + 16 + caplen)]))
-            o += 16 + caplen
-        }
-        return out
-    }
 }
 
 /// Bytes from hex text; spaces, newlines and `|` are ignored.

@@ -28,6 +28,7 @@ extension NetworkStack {
             // Linux: TCQ_F_CAN_BYPASS + qdisc_run_begin() → sch_direct_xmit().
             txq.running = true
             txq.bypassed &+= 1
+            txq.qdisc.recordBypass(length: buffer.length)
             tracer.record(id, .qdiscDirectXmit, contexts.current, now, queue: q)
             if let back = devHardStartXmit(buffer, device: dev, queue: txq, more: false) {
                 txq.qdisc.requeue(back)

@@ -103,6 +103,8 @@ public struct DeviceConfiguration: Sendable {
     public var txQueueLength: Int = 1000
     /// Minimum gap between interrupts (ITR).
     public var interruptThrottle: Nanoseconds = 0
+    /// The NIC's line rate in bits per second (0 = infinitely fast).
+    public var lineRate: UInt64 = 0
 
     public init(name: String, linkType: LinkType = .ethernet, mac: MACAddress = .zero, mtu: Int = 1500) {
         self.name = name; self.linkType = linkType; self.mac = mac; self.mtu = mtu
@@ -161,5 +163,6 @@ public final class NetDevice {
         rxQueues = rx.enumerated().map { RxQueue(index: $0.offset, ring: $0.element) }
         nic = NICModel(deviceIndex: index, port: port, txRings: tx, rxRings: rx)
         nic.interruptThrottle = c.interruptThrottle
+        nic.lineRate = c.lineRate
     }
 }

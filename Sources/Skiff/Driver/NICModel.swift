@@ -25,6 +25,11 @@ public final class NICModel {
     public internal(set) var vectors: [InterruptVector]
     /// Minimum gap between interrupts of one vector (Linux: the ITR register, `ethtool -C rx-usecs`).
     public var interruptThrottle: Nanoseconds = 0
+    /// Line rate in bits per second; frames take their serialisation time on the wire and the
+    /// completion interrupt comes when the last frame has left. 0 = infinitely fast.
+    public var lineRate: UInt64 = 0
+    /// When the transmitter finishes what it has been given.
+    var busyUntil: Nanoseconds = 0
     /// One timer per vector for throttled interrupts.
     var vectorTimers: [TimerID] = []
     /// Called when a vector must fire; set by the stack.
@@ -69,7 +74,13 @@ public final class NICModel {
                 if failed {
                     dmaErrors &+= 1
                 } else {
-                    let copied = port.transmit(UnsafeBufferPointer(start: segments, count: nseg), length: length, now: now)
+                    var leaves = now
+                    if lineRate > 0 {
+                        // Preamble, FCS and inter-frame gap add 24 bytes on the wire.
+                        busyUntil = max(busyUntil, now) &+ UInt64(length + 24) &* 8 &* 1_000_000_000 / lineRate
+                        leaves = busyUntil
+                    }
+                    let copied = port.transmit(UnsafeBufferPointer(start: segments, count: nseg), length: length, now: leaves)
                     if copied > 0 { stack.pool.recordCopy(.portIO, bytes: copied) }
                     txFrames &+= 1
                 }
@@ -79,7 +90,14 @@ public final class NICModel {
             ring.hardwareHead = (i + 1) & ring.mask
             work = true
         }
-        if work { assertInterrupt(vector: q, now: now) }
+        if work {
+            if lineRate > 0 && busyUntil > now {
+                // The completion interrupt comes when the wire is done with the frames.
+                stack.timers.arm(vectorTimers[q], at: busyUntil)
+            } else {
+                assertInterrupt(vector: q, now: now)
+            }
+        }
     }
 
     /// A frame arrives from the port. The NIC picks an RX queue by hash (Linux: RSS), writes the

@@ -71,7 +71,7 @@ extension NetworkStack {
     /// back from the address it was sent to. Linux: `icmp_reply()` (which copies; Skiff reuses
     /// the request's buffer, so the reply costs no copy).
     func icmpEchoReply(_ request: consuming PacketBuffer, to: IPv4Address, from: IPv4Address) {
-        guard request.makeHeaderWritable(headroom: PacketBuffer.defaultHeadroom) else { drops.count(.poolExhausted); return }
+        guard request.makeHeaderWritable(headroom: 64) else { drops.count(.poolExhausted); return }
         let p = request.data
         let oldWord = UInt16(p.load(as: UInt8.self)) << 8 | UInt16(p.load(fromByteOffset: 1, as: UInt8.self))
         let oldSum = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
@@ -148,7 +148,7 @@ extension NetworkStack {
             guard var b = pool.allocate(size: 8 + payloadSize) else { return .failure(.noBuffers) }
             if trace { tracer.armedCount += 1 }
             b.meta.traceID = tracer.begin()
-            tracer.record(b.meta.traceID, .icmpSend, .process, now)
+            tracer.record(b.meta.traceID, .pingSend, .process, now)
             let p = b.put(8 + payloadSize)
             for i in 0..<payloadSize { (p + 8 + i).storeBytes(of: UInt8(truncatingIfNeeded: i), as: UInt8.self) }
             b.recordCopy(.userToBuffer, bytes: payloadSize)

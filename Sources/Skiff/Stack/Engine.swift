@@ -80,10 +80,10 @@ extension NetworkStack {
             case let .reassembly(i): reassemblyExpired(queue: Int(i))
             case let .qdiscWatchdog(d, q): netifSchedule(devices[Int(d)].txQueues[Int(q)])
             case let .interrupt(d, v):
+                // A throttled interrupt may fire, or a transmit completion time has come.
                 let dev = devices[Int(d)]
-                if dev.nic.vectors[Int(v)].asserted && !dev.nic.vectors[Int(v)].masked {
-                    hardIRQ(device: dev, vector: Int(v))
-                }
+                dev.nic.assertInterrupt(vector: Int(v), now: now)
+                deliverInterrupts()
             }
             if fired > 10_000 { softirq.raise(.timer); break }
         }

@@ -1,6 +1,6 @@
 /// The stages a packet passes, each named for its Linux counterpart.
 public enum Stage: UInt8, CaseIterable, Sendable {
-    case socketSend, tcpSendmsg, tcpWriteXmit, tcpTransmitSkb, udpSendmsg, icmpSend
+    case socketSend, tcpSendmsg, tcpWriteXmit, tcpTransmitSkb, udpSendmsg, icmpSend, pingSend
     case ipQueueXmit, ipLocalOut, netfilterLocalOut, ipOutput, netfilterPostRouting, ipFragment, ipFinishOutput2
     case neighOutput, neighResolveQueued, neighResolved, arpSend
     case devQueueXmit, qdiscEnqueue, qdiscDirectXmit, qdiscRun, qdiscDequeue, netTxAction, gsoSegment
@@ -18,6 +18,7 @@ public enum Stage: UInt8, CaseIterable, Sendable {
         case .tcpTransmitSkb: "tcp_transmit_skb"
         case .udpSendmsg: "udp_sendmsg"
         case .icmpSend: "icmp_reply / icmp_push_reply"
+        case .pingSend: "ping_v4_sendmsg (ICMP echo request)"
         case .ipQueueXmit: "ip_queue_xmit (route lookup, IP header)"
         case .ipLocalOut: "ip_local_out"
         case .netfilterLocalOut: "nf_hook NF_INET_LOCAL_OUT"
