@@ -14,10 +14,10 @@ public final class SimLink {
     public let index: Int
     public let ends: (SimEndpoint, SimEndpoint)
     /// Impairments of frames travelling from end 0 to end 1, and from end 1 to end 0.
-    public var impairments: (Impairments, Impairments)
-    public internal(set) var statistics: (LinkStatistics, LinkStatistics) = (LinkStatistics(), LinkStatistics())
-    var busyUntil: (Nanoseconds, Nanoseconds) = (0, 0)
-    var queuedBytes: (Int, Int) = (0, 0)
+    @exclusivity(unchecked) public var impairments: (Impairments, Impairments)
+    @exclusivity(unchecked) public internal(set) var statistics: (LinkStatistics, LinkStatistics) = (LinkStatistics(), LinkStatistics())
+    @exclusivity(unchecked) var busyUntil: (Nanoseconds, Nanoseconds) = (0, 0)
+    @exclusivity(unchecked) var queuedBytes: (Int, Int) = (0, 0)
 
     init(index: Int, a: SimEndpoint, b: SimEndpoint, impairments: Impairments) {
         self.index = index
@@ -29,8 +29,8 @@ public final class SimLink {
 /// The NIC side of a simulated cable: frames the NIC transmits are copied onto the wire.
 public final class SimPort: NetworkPort {
     unowned let world: SimWorld
-    var link = -1
-    var side = 0
+    @exclusivity(unchecked) var link = -1
+    @exclusivity(unchecked) var side = 0
     init(world: SimWorld) { self.world = world }
 
     public func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, now: Nanoseconds) -> Int {
@@ -52,10 +52,10 @@ public final class SimPort: NetworkPort {
 public final class SimSwitch {
     public let index: Int
     /// Link attached to each port.
-    var ports: [Int] = []
-    public internal(set) var table: [MACAddress: Int] = [:]
-    public internal(set) var flooded: UInt64 = 0
-    public internal(set) var forwarded: UInt64 = 0
+    @exclusivity(unchecked) var ports: [Int] = []
+    @exclusivity(unchecked) public internal(set) var table: [MACAddress: Int] = [:]
+    @exclusivity(unchecked) public internal(set) var flooded: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var forwarded: UInt64 = 0
     init(index: Int) { self.index = index }
 }
 
@@ -65,22 +65,22 @@ public final class SimSwitch {
 /// frames due, then advances the clock to the next timer or frame; it stops when nothing is left.
 public final class SimWorld {
     public let clock = VirtualClock()
-    public private(set) var hosts: [NetworkStack] = []
-    public private(set) var links: [SimLink] = []
-    public private(set) var switches: [SimSwitch] = []
+    @exclusivity(unchecked) public private(set) var hosts: [NetworkStack] = []
+    @exclusivity(unchecked) public private(set) var links: [SimLink] = []
+    @exclusivity(unchecked) public private(set) var switches: [SimSwitch] = []
     /// Frames in flight are held in buffers from this pool ("the wire").
     public let wirePool = BufferPool(classes: [2048, 9216 + 64, 65536 + 64])
-    public internal(set) var wireExhausted: UInt64 = 0
-    var rng: SplitMix64
-    var ports: [[SimPort]] = []
+    @exclusivity(unchecked) public internal(set) var wireExhausted: UInt64 = 0
+    @exclusivity(unchecked) var rng: SplitMix64
+    @exclusivity(unchecked) var ports: [[SimPort]] = []
 
     // In-flight frames: a heap of (time, sequence, slot).
     struct Pending { var time: Nanoseconds; var sequence: UInt64; var slot: Int; var link: Int; var toSide: Int }
-    var heap: [Pending] = []
-    var sequence: UInt64 = 0
-    var frames: UnsafeMutablePointer<PacketBuffer?>
-    var frameCapacity = 0
-    var freeFrames: [Int] = []
+    @exclusivity(unchecked) var heap: [Pending] = []
+    @exclusivity(unchecked) var sequence: UInt64 = 0
+    @exclusivity(unchecked) var frames: UnsafeMutablePointer<PacketBuffer?>
+    @exclusivity(unchecked) var frameCapacity = 0
+    @exclusivity(unchecked) var freeFrames: [Int] = []
 
     public init(seed: UInt64 = 1) {
         rng = SplitMix64(seed: seed)

@@ -45,21 +45,21 @@ public final class TxQueue {
     public let index: Int
     public let deviceIndex: Int
     /// The queueing discipline (Linux: `txq->qdisc`).
-    public var qdisc: Qdisc
+    @exclusivity(unchecked) public var qdisc: Qdisc
     /// The driver's descriptor ring.
     public let ring: TxRing
     /// Stopped by the driver when its ring is full (Linux: `__QUEUE_STATE_DRV_XOFF`).
-    public internal(set) var stopped = false
+    @exclusivity(unchecked) public internal(set) var stopped = false
     /// Some context is running this qdisc now (Linux: `qdisc_run_begin` / `__QDISC_STATE_RUNNING`).
-    public internal(set) var running = false
+    @exclusivity(unchecked) public internal(set) var running = false
     /// On the NET_TX output list (Linux: `__QDISC_STATE_SCHED`).
-    public internal(set) var scheduled = false
+    @exclusivity(unchecked) public internal(set) var scheduled = false
     /// Timer for qdiscs that hold packets back (tbf).
-    var watchdog: TimerID?
+    @exclusivity(unchecked) var watchdog: TimerID?
     /// Times the qdisc was run to its quota and deferred to NET_TX.
-    public internal(set) var quotaDeferrals: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var quotaDeferrals: UInt64 = 0
     /// Packets that bypassed an empty qdisc (Linux: `TCQ_F_CAN_BYPASS`).
-    public internal(set) var bypassed: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var bypassed: UInt64 = 0
 
     init(index: Int, deviceIndex: Int, qdisc: Qdisc, ring: TxRing) {
         self.index = index; self.deviceIndex = deviceIndex; self.qdisc = qdisc; self.ring = ring
@@ -81,7 +81,7 @@ public struct NAPIContext: Sendable {
 public final class RxQueue {
     public let index: Int
     public let ring: RxRing
-    public internal(set) var napi = NAPIContext()
+    @exclusivity(unchecked) public internal(set) var napi = NAPIContext()
     init(index: Int, ring: RxRing) { self.index = index; self.ring = ring }
 }
 
@@ -135,17 +135,17 @@ public final class NetDevice {
     public let index: Int
     public let name: String
     public let linkType: LinkType
-    public var mac: MACAddress
-    public var mtu: Int
-    public var features: DeviceFeatures
+    @exclusivity(unchecked) public var mac: MACAddress
+    @exclusivity(unchecked) public var mtu: Int
+    @exclusivity(unchecked) public var features: DeviceFeatures
     /// Linux: `IFF_NOARP`.
     public let noARP: Bool
-    public var isUp = true
+    @exclusivity(unchecked) public var isUp = true
     public let txQueues: [TxQueue]
     public let rxQueues: [RxQueue]
     public let nic: NICModel
-    public internal(set) var stats = DeviceStatistics()
-    public internal(set) var addresses: [InterfaceAddress] = []
+    @exclusivity(unchecked) public internal(set) var stats = DeviceStatistics()
+    @exclusivity(unchecked) public internal(set) var addresses: [InterfaceAddress] = []
     /// Link-layer header length (Linux: `dev->hard_header_len`).
     public var headerLength: Int { linkType == .ethernet ? 14 : 0 }
 

@@ -16,30 +16,30 @@ public struct InterruptVector: Sendable {
 public final class NICModel {
     /// The device this NIC belongs to.
     public let deviceIndex: Int
-    public var port: NetworkPort
+    @exclusivity(unchecked) public var port: NetworkPort
     /// The emulated IOMMU between this NIC and memory.
-    public var iommu = DMAMapper()
+    @exclusivity(unchecked) public var iommu = DMAMapper()
     let txRings: [TxRing]
     let rxRings: [RxRing]
     /// One vector per queue pair.
-    public internal(set) var vectors: [InterruptVector]
+    @exclusivity(unchecked) public internal(set) var vectors: [InterruptVector]
     /// Minimum gap between interrupts of one vector (Linux: the ITR register, `ethtool -C rx-usecs`).
-    public var interruptThrottle: Nanoseconds = 0
+    @exclusivity(unchecked) public var interruptThrottle: Nanoseconds = 0
     /// Line rate in bits per second; frames take their serialisation time on the wire and the
     /// completion interrupt comes when the last frame has left. 0 = infinitely fast.
-    public var lineRate: UInt64 = 0
+    @exclusivity(unchecked) public var lineRate: UInt64 = 0
     /// When the transmitter finishes what it has been given.
-    var busyUntil: Nanoseconds = 0
+    @exclusivity(unchecked) var busyUntil: Nanoseconds = 0
     /// One timer per vector for throttled interrupts.
-    var vectorTimers: [TimerID] = []
+    @exclusivity(unchecked) var vectorTimers: [TimerID] = []
     /// Called when a vector must fire; set by the stack.
     unowned(unsafe) var stack: NetworkStack!
     /// Scratch segment list for one frame (no allocation per frame).
-    private var segments: UnsafeMutablePointer<UnsafeRawBufferPointer>
-    public internal(set) var txFrames: UInt64 = 0
-    public internal(set) var rxFrames: UInt64 = 0
+    @exclusivity(unchecked) private var segments: UnsafeMutablePointer<UnsafeRawBufferPointer>
+    @exclusivity(unchecked) public internal(set) var txFrames: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var rxFrames: UInt64 = 0
     /// Frames dropped because a descriptor pointed at unmapped memory.
-    public internal(set) var dmaErrors: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var dmaErrors: UInt64 = 0
 
     init(deviceIndex: Int, port: NetworkPort, txRings: [TxRing], rxRings: [RxRing]) {
         self.deviceIndex = deviceIndex

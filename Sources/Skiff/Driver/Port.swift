@@ -14,8 +14,8 @@ public protocol NetworkPort: AnyObject {
 
 /// A port that discards every frame: the "null port" of the benchmarks.
 public final class NullPort: NetworkPort {
-    public private(set) var frames: UInt64 = 0
-    public private(set) var bytes: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var frames: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var bytes: UInt64 = 0
     public init() {}
     public func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, now: Nanoseconds) -> Int {
         frames &+= 1

@@ -11,22 +11,22 @@ public struct RxDescriptor: Sendable {
 public final class RxRing {
     public let size: Int
     let mask: Int
-    var descriptors: UnsafeMutablePointer<RxDescriptor>
-    var buffers: UnsafeMutablePointer<PacketBuffer?>
+    @exclusivity(unchecked) var descriptors: UnsafeMutablePointer<RxDescriptor>
+    @exclusivity(unchecked) var buffers: UnsafeMutablePointer<PacketBuffer?>
     /// Next descriptor the driver cleans (Linux: `next_to_clean`).
-    public internal(set) var nextToClean = 0
+    @exclusivity(unchecked) public internal(set) var nextToClean = 0
     /// Next descriptor the driver refills (Linux: `next_to_use` / `next_to_alloc`).
-    public internal(set) var nextToUse = 0
+    @exclusivity(unchecked) public internal(set) var nextToUse = 0
     /// The NIC's head: next posted descriptor it writes into.
-    var hardwareHead = 0
+    @exclusivity(unchecked) var hardwareHead = 0
     /// Tail register: descriptors before it are posted to the NIC (Linux: `E1000_RDT`).
-    public internal(set) var tailRegister = 0
-    public internal(set) var packets: UInt64 = 0
-    public internal(set) var bytes: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var tailRegister = 0
+    @exclusivity(unchecked) public internal(set) var packets: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var bytes: UInt64 = 0
     /// Frames the NIC dropped because no descriptor was posted (Linux: `rx_missed_errors`/`rx_no_buffer_count`).
-    public internal(set) var missed: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var missed: UInt64 = 0
     /// Refill failures (pool empty) (Linux: `alloc_rx_buff_failed`).
-    public internal(set) var allocFailed: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var allocFailed: UInt64 = 0
 
     public init(size: Int = 256) {
         precondition(size >= 16 && size & (size - 1) == 0, "ring size must be a power of two >= 16")

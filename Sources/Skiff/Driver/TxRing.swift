@@ -30,23 +30,23 @@ struct TxBufferInfo: ~Copyable {
 public final class TxRing {
     public let size: Int
     let mask: Int
-    var descriptors: UnsafeMutablePointer<TxDescriptor>
-    var info: UnsafeMutablePointer<TxBufferInfo>
+    @exclusivity(unchecked) var descriptors: UnsafeMutablePointer<TxDescriptor>
+    @exclusivity(unchecked) var info: UnsafeMutablePointer<TxBufferInfo>
     /// Next descriptor the driver fills (Linux: `next_to_use`).
-    public internal(set) var nextToUse = 0
+    @exclusivity(unchecked) public internal(set) var nextToUse = 0
     /// Next descriptor the driver cleans (Linux: `next_to_clean`).
-    public internal(set) var nextToClean = 0
+    @exclusivity(unchecked) public internal(set) var nextToClean = 0
     /// The NIC's head: next descriptor it will read.
-    var hardwareHead = 0
+    @exclusivity(unchecked) var hardwareHead = 0
     /// The tail register: descriptors before it belong to the NIC (Linux: `E1000_TDT`).
-    public internal(set) var tailRegister = 0
+    @exclusivity(unchecked) public internal(set) var tailRegister = 0
     /// Doorbell writes (tail register updates).
-    public internal(set) var doorbells: UInt64 = 0
-    public internal(set) var packets: UInt64 = 0
-    public internal(set) var bytes: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var doorbells: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var packets: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var bytes: UInt64 = 0
     /// Times the ring filled and stopped its queue (Linux: `tx_restart_queue` counts the wake side).
-    public internal(set) var stops: UInt64 = 0
-    public internal(set) var wakes: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var stops: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var wakes: UInt64 = 0
 
     public init(size: Int = 256) {
         precondition(size >= 16 && size & (size - 1) == 0, "ring size must be a power of two >= 16")

@@ -22,48 +22,48 @@ public final class NetworkStack {
     public let name: String
     /// Packet buffers for everything this host builds or receives.
     public let pool: BufferPool
-    public internal(set) var devices: [NetDevice] = []
-    public var routes = RouteTable()
-    public var netfilter = Netfilter()
-    public internal(set) var neighbours: NeighbourTable
-    public internal(set) var softirq = SoftirqState()
-    public var contexts = ContextAccounting()
-    public var tracer = PacketTracer()
+    @exclusivity(unchecked) public internal(set) var devices: [NetDevice] = []
+    @exclusivity(unchecked) public var routes = RouteTable()
+    @exclusivity(unchecked) public var netfilter = Netfilter()
+    @exclusivity(unchecked) public internal(set) var neighbours: NeighbourTable
+    @exclusivity(unchecked) public internal(set) var softirq = SoftirqState()
+    @exclusivity(unchecked) public var contexts = ContextAccounting()
+    @exclusivity(unchecked) public var tracer = PacketTracer()
     /// When tracing is armed, also start traces for received packets.
-    public var traceReceived = false
-    public internal(set) var drops = DropCounters()
-    public internal(set) var counters = IPCounters()
-    public var ipConfig = IPConfiguration()
-    var timers = TimerQueue<StackTimer>()
-    var reassembly: Reassembly
-    var icmpLimiter = ICMPRateLimiter()
+    @exclusivity(unchecked) public var traceReceived = false
+    @exclusivity(unchecked) public internal(set) var drops = DropCounters()
+    @exclusivity(unchecked) public internal(set) var counters = IPCounters()
+    @exclusivity(unchecked) public var ipConfig = IPConfiguration()
+    @exclusivity(unchecked) var timers = TimerQueue<StackTimer>()
+    @exclusivity(unchecked) var reassembly: Reassembly
+    @exclusivity(unchecked) var icmpLimiter = ICMPRateLimiter()
     /// Packet taps (Linux: `ptype_all`), e.g. pcap writers.
-    public var taps: [PacketTap] = []
+    @exclusivity(unchecked) public var taps: [PacketTap] = []
     /// Transport protocols above IP by protocol number (Linux: `inet_protos`).
-    public var transportHandlers: [TransportHandler?] = Array(repeating: nil, count: 256)
+    @exclusivity(unchecked) public var transportHandlers: [TransportHandler?] = Array(repeating: nil, count: 256)
     /// The time of the current engine entry.
-    public internal(set) var now: Nanoseconds = 0
+    @exclusivity(unchecked) public internal(set) var now: Nanoseconds = 0
     /// Echo replies received, for ping (application-level, not the packet path).
-    public internal(set) var echoReplies: [EchoReply] = []
+    @exclusivity(unchecked) public internal(set) var echoReplies: [EchoReply] = []
     /// UDP ports with a listener; datagrams to others get ICMP port unreachable.
-    public var udpListeners: Set<UInt16> = []
+    @exclusivity(unchecked) public var udpListeners: Set<UInt16> = []
     /// Datagrams delivered to `udpListeners`.
-    public internal(set) var udpDelivered: UInt64 = 0
-    public internal(set) var udpDeliveredBytes: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var udpDelivered: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var udpDeliveredBytes: UInt64 = 0
 
     // Engine lists, preallocated.
-    var pollList: [Int] = []          // (device << 16 | queue) of scheduled NAPI contexts
-    var outputList: [Int] = []        // (device << 16 | queue) of qdiscs scheduled for NET_TX
-    var pendingInterrupts: [Int] = [] // (device << 16 | vector)
-    var ipIdentifier: UInt16 = 1
+    @exclusivity(unchecked) var pollList: [Int] = []          // (device << 16 | queue) of scheduled NAPI contexts
+    @exclusivity(unchecked) var outputList: [Int] = []        // (device << 16 | queue) of qdiscs scheduled for NET_TX
+    @exclusivity(unchecked) var pendingInterrupts: [Int] = [] // (device << 16 | vector)
+    @exclusivity(unchecked) var ipIdentifier: UInt16 = 1
     /// NET_RX runs that stopped at the budget or time limit (Linux: `time_squeeze` in softnet_stat).
-    public internal(set) var timeSqueeze: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var timeSqueeze: UInt64 = 0
     /// Linux: `netdev_budget`.
-    public var netdevBudget = 300
+    @exclusivity(unchecked) public var netdevBudget = 300
     /// Linux: `netdev_budget_usecs` (2 ms), measured on the real clock.
-    public var netdevBudgetTime: Nanoseconds = 2 * Time.millisecond
+    @exclusivity(unchecked) public var netdevBudgetTime: Nanoseconds = 2 * Time.millisecond
     /// Linux: `dev_tx_weight` (the qdisc quota per run).
-    public var devTxWeight = 64
+    @exclusivity(unchecked) public var devTxWeight = 64
 
     public init(name: String, pool: BufferPool = BufferPool(), seed: UInt64 = 1) {
         self.name = name

@@ -87,14 +87,14 @@ public final class FqCodel {
 
     static let requeueReserve = 16
 
-    var slab: PacketSlab
+    @exclusivity(unchecked) var slab: PacketSlab
     let flows: UnsafeMutablePointer<FqFlow>
-    var newFlows = FlowChain()
-    var oldFlows = FlowChain()
+    @exclusivity(unchecked) var newFlows = FlowChain()
+    @exclusivity(unchecked) var oldFlows = FlowChain()
     /// Packets the device handed back (Linux: `Qdisc.gso_skb`).
-    var requeued = PacketList()
-    var memoryUsage = 0
-    var stats = QdiscStatistics()
+    @exclusivity(unchecked) var requeued = PacketList()
+    @exclusivity(unchecked) var memoryUsage = 0
+    @exclusivity(unchecked) var stats = QdiscStatistics()
 
     /// Linux: `fq_codel_init()` with `tc qdisc add ... fq_codel flows F limit L quantum Q
     /// target T interval I memory_limit M drop_batch B`. Times are nanoseconds.

@@ -52,10 +52,10 @@ public final class PfifoFast {
     static let requeueReserve = 16
     static let bands = 3
 
-    var slab: PacketSlab
+    @exclusivity(unchecked) var slab: PacketSlab
     /// Lists 0, 1, 2 are the bands; list 3 holds requeued packets.
     let lists: UnsafeMutablePointer<PacketList>
-    var stats = QdiscStatistics()
+    @exclusivity(unchecked) var stats = QdiscStatistics()
 
     /// Linux: `pfifo_fast_init()`; `limit` is the device's `txqueuelen` (default 1000).
     public init(limit: Int = 1000) {

@@ -16,20 +16,20 @@ public final class TokenBucket {
     /// Bytes the FIFO holds at most (Linux: the inner `bfifo`'s `limit`).
     public let limit: Int
     /// When the head packet, held back now, becomes sendable (ns); nil when nothing is held back.
-    public private(set) var nextDequeueTime: UInt64?
+    @exclusivity(unchecked) public private(set) var nextDequeueTime: UInt64?
 
     static let requeueReserve = 16
 
     /// The bucket size as transmission time, ns (Linux: `q->buffer`).
     let bucketTime: Int64
     /// Tokens as transmission time, ns, at `lastUpdate` (Linux: `q->tokens`).
-    var tokens: Int64
+    @exclusivity(unchecked) var tokens: Int64
     /// When `tokens` was last brought up to date (Linux: `q->t_c`).
-    var lastUpdate: Int64 = 0
-    var slab: PacketSlab
-    var fifo = PacketList()
-    var requeued = PacketList()
-    var stats = QdiscStatistics()
+    @exclusivity(unchecked) var lastUpdate: Int64 = 0
+    @exclusivity(unchecked) var slab: PacketSlab
+    @exclusivity(unchecked) var fifo = PacketList()
+    @exclusivity(unchecked) var requeued = PacketList()
+    @exclusivity(unchecked) var stats = QdiscStatistics()
 
     /// Linux: `tc qdisc add ... tbf rate R burst B limit L` (`tbf_change()`); the bucket starts
     /// full.
