@@ -77,7 +77,7 @@ import SkiffWire
         #expect(id != 0)
         #expect(s.world.runUntilIdle())
         let stages = s.a.tracer.events(for: id).map(\.stage)
-        let expected: [Stage] = [.icmpSend, .ipQueueXmit, .ipLocalOut, .ipOutput, .ipFinishOutput2, .neighOutput,
+        let expected: [Stage] = [.pingSend, .ipQueueXmit, .ipLocalOut, .ipOutput, .ipFinishOutput2, .neighOutput,
                                  .devQueueXmit, .qdiscDirectXmit, .devHardStartXmit, .driverXmitFrame, .dmaMap,
                                  .doorbell, .nicTransmit, .cleanTxIRQ, .dmaUnmap, .bufferFree]
         #expect(stages == expected)

@@ -31,7 +31,7 @@ struct ChecksumTests {
         #expect(!with.withUnsafeBytes { InternetChecksum.verify($0) })
     }
 
-    // The IPv4 header of Linux's echo request in arp-ping.pcap: 8b83.
+    // The IPv4 header of Linux's echo request in Golden/arp-ping.hex: 8b83.
     @Test func linuxIPv4Header() {
         let h = hex("4500 0054 9a5d 4000 4001 0000 0a63 0001 0a63 0002")
         #expect(Self.checksum(h) == 0x8B83)

@@ -3,9 +3,11 @@ import SkiffWire
 import Testing
 
 // Frames captured from Linux 6.18 in two network namespaces joined by veth
-// (see scripts/capture-golden.sh). A = 10.99.0.1 / 02:00:00:99:00:01,
+// (see scripts/capture-golden.sh), stored in Golden/*.hex with tcpdump's
+// summary above each frame. A = 10.99.0.1 / 02:00:00:99:00:01,
 // B = 10.99.0.2 / 02:00:00:99:00:02. Expected values are the ones tcpdump
-// printed for the same files.
+// printed for the same frames; re-capturing changes sequence numbers,
+// timestamps and IP identifications, and these expectations with them.
 
 private let macA = MACAddress(0x02, 0x00, 0x00, 0x99, 0x00, 0x01)
 private let macB = MACAddress(0x02, 0x00, 0x00, 0x99, 0x00, 0x02)
@@ -242,6 +244,8 @@ struct GoldenTests {
         #expect(sawThree)
     }
 
+    // The capture kernel has no 802.1Q devices, so the script inserted the tag
+    // into Linux's own echo request (see the note in Golden/vlan.hex).
     // 02:00:00:99:00:01 > 02:00:00:99:00:02, ethertype 802.1Q, vlan 5, p 0, ethertype IPv4
     //   10.99.0.1 > 10.99.0.2: ICMP echo request, id 6675, seq 1
     @Test func vlanTaggedFrame() throws {

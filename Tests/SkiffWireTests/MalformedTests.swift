@@ -23,7 +23,7 @@ func fixIPv4Checksum(_ b: inout [UInt8]) {
 
 @Suite("Malformed input is refused with a typed error")
 struct MalformedTests {
-    // Linux's echo request from arp-ping.pcap, without Ethernet.
+    // Linux's echo request from Golden/arp-ping.hex, without Ethernet.
     static let echo = hex("""
         4500 0054 9a5d 4000 4001 8b83 0a63 0001 0a63 0002
         0800 7a22 1a13 0001 6c09 076b 0000 0000 3082 0100 0000 0000
