@@ -136,58 +136,59 @@ extension NetworkStack {
         let originalFrag = UInt16(hdr[6]) << 8 | UInt16(hdr[7])
         let originalMF = originalFrag & 0x2000 != 0
         let baseOffset = Int(originalFrag & 0x1FFF) * 8
-        // Header of later fragments: only options with the "copied" bit survive.
-        var laterHeader = [UInt8](repeating: 0, count: 60)
-        var laterHL = 20
-        for i in 0..<20 { laterHeader[i] = hdr[i] }
-        var o = 20
-        while o < hl {
-            let kind = hdr[o]
-            if kind == 0 { break }
-            if kind == 1 { o += 1; continue }
-            guard o + 1 < hl else { break }
-            let len = Int(hdr[o + 1])
-            guard len >= 2, o + len <= hl else { break }
-            if kind & 0x80 != 0 { for k in 0..<len { laterHeader[laterHL + k] = hdr[o + k] }; laterHL += len }
-            o += len
-        }
-        while laterHL % 4 != 0 { laterHeader[laterHL] = 0; laterHL += 1 }
-        laterHeader[0] = 0x40 | UInt8(laterHL / 4)
-        var offset = 0
-        var created = 0
-        while offset < payload {
-            let thisHL = offset == 0 ? hl : laterHL
-            var chunk = min(payload - offset, (mtu - thisHL) & ~7)
-            if chunk <= 0 { drops.count(.fragmentationNeeded); counters.ipFragFails &+= 1; return .messageTooLong(mtu: mtu) }
-            let last = offset + chunk >= payload
-            if last { chunk = payload - offset }
-            guard var f = buffer.allocateSibling(size: thisHL + chunk) else {
-                drops.count(.poolExhausted); counters.ipFragFails &+= 1; return .noBuffers
+        // Header of later fragments: only options with the "copied" bit survive (built on the stack).
+        return withUnsafeTemporaryAllocation(byteCount: 60, alignment: 4) { laterHeader -> SendError? in
+            var laterHL = 20
+            for i in 0..<20 { laterHeader[i] = hdr[i] }
+            var o = 20
+            while o < hl {
+                let kind = hdr[o]
+                if kind == 0 { break }
+                if kind == 1 { o += 1; continue }
+                guard o + 1 < hl else { break }
+                let len = Int(hdr[o + 1])
+                guard len >= 2, o + len <= hl else { break }
+                if kind & 0x80 != 0 { for k in 0..<len { laterHeader[laterHL + k] = hdr[o + k] }; laterHL += len }
+                o += len
             }
-            let p = f.put(thisHL + chunk)
-            if offset == 0 {
-                buffer.copyBytes(to: p, offset: 0, count: hl)
-            } else {
-                laterHeader.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: laterHL) }
+            while laterHL % 4 != 0 { laterHeader[laterHL] = 0; laterHL += 1 }
+            laterHeader[0] = 0x40 | UInt8(laterHL / 4)
+            var offset = 0
+            var created = 0
+            while offset < payload {
+                let thisHL = offset == 0 ? hl : laterHL
+                var chunk = min(payload - offset, (mtu - thisHL) & ~7)
+                if chunk <= 0 { drops.count(.fragmentationNeeded); counters.ipFragFails &+= 1; return .messageTooLong(mtu: mtu) }
+                let last = offset + chunk >= payload
+                if last { chunk = payload - offset }
+                guard var f = buffer.allocateSibling(size: thisHL + chunk) else {
+                    drops.count(.poolExhausted); counters.ipFragFails &+= 1; return .noBuffers
+                }
+                let p = f.put(thisHL + chunk)
+                if offset == 0 {
+                    buffer.copyBytes(to: p, offset: 0, count: hl)
+                } else {
+                    p.copyMemory(from: laterHeader.baseAddress!, byteCount: laterHL)
+                }
+                buffer.copyBytes(to: p + thisHL, offset: hl + offset, count: chunk)
+                f.recordCopy(.fragmentation, bytes: thisHL + chunk)
+                p.storeBytes(of: UInt16(thisHL + chunk).bigEndian, toByteOffset: 2, as: UInt16.self)
+                var field = UInt16((baseOffset + offset) / 8) | (originalFrag & 0x4000)
+                if !last || originalMF { field |= 0x2000 }
+                p.storeBytes(of: field.bigEndian, toByteOffset: 6, as: UInt16.self)
+                p.storeBytes(of: 0, toByteOffset: 10, as: UInt16.self)
+                let c = InternetChecksum.fold(InternetChecksum.sum(UnsafeRawBufferPointer(start: p, count: thisHL)))
+                p.storeBytes(of: c.bigEndian, toByteOffset: 10, as: UInt16.self)
+                f.meta = buffer.meta
+                f.meta.networkOffset = 0
+                if offset != 0 { f.meta.traceID = 0 }
+                created += 1
+                offset += chunk
+                neighOutput(f, device: dev, nextHop: nextHop, cachedEntry: &cache.neighbour)
             }
-            buffer.copyBytes(to: p + thisHL, offset: hl + offset, count: chunk)
-            f.recordCopy(.fragmentation, bytes: thisHL + chunk)
-            p.storeBytes(of: UInt16(thisHL + chunk).bigEndian, toByteOffset: 2, as: UInt16.self)
-            var field = UInt16((baseOffset + offset) / 8) | (originalFrag & 0x4000)
-            if !last || originalMF { field |= 0x2000 }
-            p.storeBytes(of: field.bigEndian, toByteOffset: 6, as: UInt16.self)
-            p.storeBytes(of: 0, toByteOffset: 10, as: UInt16.self)
-            let c = InternetChecksum.fold(InternetChecksum.sum(UnsafeRawBufferPointer(start: p, count: thisHL)))
-            p.storeBytes(of: c.bigEndian, toByteOffset: 10, as: UInt16.self)
-            f.meta = buffer.meta
-            f.meta.networkOffset = 0
-            if offset != 0 { f.meta.traceID = 0 }
-            created += 1
-            offset += chunk
-            neighOutput(f, device: dev, nextHop: nextHop, cachedEntry: &cache.neighbour)
+            counters.ipFragOKs &+= 1
+            counters.ipFragCreates &+= UInt64(created)
+            return nil
         }
-        counters.ipFragOKs &+= 1
-        counters.ipFragCreates &+= UInt64(created)
-        return nil
     }
 }
