@@ -356,15 +356,7 @@ public final class FqCodel {
     /// Puts back a packet the driver refused, to be dequeued before any flow.
     /// Linux: `dev_requeue_skb()` (the root qdisc's `gso_skb` list).
     public func requeue(_ buffer: consuming PacketBuffer) {
-        if slab.isFull {
-            stats.drops &+= 1
-            return
-        }
-        let length = buffer.length
-        slab.pushBack(buffer, onto: &requeued)
-        stats.requeues &+= 1
-        stats.backlogPackets += 1
-        stats.backlogBytes += length
+        guard let length = slab.requeue(buffer, onto: &requeued, statistics: &stats) else { return }
         memoryUsage += length
     }
 

@@ -113,15 +113,7 @@ public final class PfifoFast {
     /// Linux: `dev_requeue_skb()` (counts `requeues`, adds to the backlog, ignores the limit).
     /// Dropped (and counted) only if the requeue reserve is exhausted as well.
     public func requeue(_ buffer: consuming PacketBuffer) {
-        if slab.isFull {
-            stats.drops &+= 1
-            return
-        }
-        let length = buffer.length
-        slab.pushBack(buffer, onto: &lists[PfifoFast.bands])
-        stats.requeues &+= 1
-        stats.backlogPackets += 1
-        stats.backlogBytes += length
+        _ = slab.requeue(buffer, onto: &lists[PfifoFast.bands], statistics: &stats)
     }
 
     /// Counts a packet that bypassed the empty queue straight to the driver as sent

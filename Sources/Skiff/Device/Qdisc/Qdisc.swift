@@ -178,3 +178,22 @@ public enum Qdisc {
         }
     }
 }
+
+extension PacketSlab {
+    /// Puts back a packet the driver refused at the head of `list`, counting it as Linux does in
+    /// `dev_requeue_skb()` (requeues up, backlog up, the limit ignored). Returns the packet's
+    /// length, or nil when no slot was left and the packet was dropped (and counted).
+    mutating func requeue(_ buffer: consuming PacketBuffer, onto list: inout PacketList,
+                          statistics stats: inout QdiscStatistics) -> Int? {
+        if isFull {
+            stats.drops &+= 1
+            return nil
+        }
+        let length = buffer.length
+        pushBack(buffer, onto: &list)
+        stats.requeues &+= 1
+        stats.backlogPackets += 1
+        stats.backlogBytes += length
+        return length
+    }
+}

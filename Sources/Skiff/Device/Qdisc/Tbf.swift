@@ -113,15 +113,7 @@ public final class TokenBucket {
     /// Puts back a packet the driver refused, to go first without paying again.
     /// Linux: `dev_requeue_skb()`.
     public func requeue(_ buffer: consuming PacketBuffer) {
-        if slab.isFull {
-            stats.drops &+= 1
-            return
-        }
-        let length = buffer.length
-        slab.pushBack(buffer, onto: &requeued)
-        stats.requeues &+= 1
-        stats.backlogPackets += 1
-        stats.backlogBytes += length
+        _ = slab.requeue(buffer, onto: &requeued, statistics: &stats)
     }
 
     /// True when nothing is queued or requeued.
