@@ -300,6 +300,40 @@ public final class SimWorld {
         return false
     }
 
+    /// Runs the world with an application step: `step` is called before each round (it may send,
+    /// receive, connect …) and returns true when the application is done. Stops when it is done,
+    /// when virtual time passes `limit` (absolute), or after `maxSteps` rounds. Returns whether
+    /// the application finished.
+    @discardableResult
+    public func run(limit: Nanoseconds, maxSteps: Int = 50_000_000, _ step: () -> Bool) -> Bool {
+        var steps = 0
+        while steps < maxSteps {
+            steps += 1
+            if step() { return true }
+            var next: Nanoseconds? = nil
+            for h in hosts {
+                if let d = h.run(now: now) { next = min(next ?? d, d) }
+            }
+            if let top = heap.first, top.time <= now {
+                deliver(popEvent())
+                continue
+            }
+            if let top = heap.first { next = min(next ?? top.time, top.time) }
+            // The application may have more to do at this instant (readiness changed).
+            if step() { return true }
+            guard let n = next else {
+                // Nothing scheduled: the application must act, or nothing will ever happen.
+                if step() { return true }
+                return false
+            }
+            if n > now {
+                if n > limit { return false }
+                clock.advance(to: n)
+            }
+        }
+        return false
+    }
+
     /// Runs until virtual time `t` (absolute), then stops even if work remains.
     public func run(until t: Nanoseconds) {
         _ = runUntilIdle(limit: t)

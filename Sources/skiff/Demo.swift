@@ -14,20 +14,36 @@ struct Demo: ParsableCommand {
 
         Examples:
           skiff demo
-          skiff demo --count 5 --delay-us 100 --seed 7
+          skiff demo --bytes 64M --loss 0.01 --reorder 0.01 --seed 7
+          skiff demo --bytes 8M --mtu 576 --connections 10
         """
     )
 
     @Option(help: "Pings of 56 bytes to send.") var count = 4
-    @Option(help: "One-way link delay in microseconds (virtual time).") var delayUs = 50
+    @Option(help: "Bytes to send over TCP (suffixes K, M, G; 0 skips the transfer).") var bytes = "16M"
+    @Option(help: "Probability each frame is lost (0...1).") var loss = 0.0
+    @Option(help: "Probability a frame is held back and overtaken (0...1).") var reorder = 0.0
+    @Option(help: "Probability a frame is delivered twice (0...1).") var duplicate = 0.0
+    @Option(help: "Probability a frame has one bit flipped (0...1).") var corrupt = 0.0
+    @Option(help: "One-way link delay in milliseconds (virtual time).") var delay = 0.05
+    @Option(help: "MTU of both hosts' devices (576...9000).") var mtu = 1500
     @Option(help: "Seed of the simulation.") var seed: UInt64 = 1
+    @Option(help: "Parallel TCP connections (1...1000).") var connections = 1
 
     func validate() throws {
         guard (1...1000).contains(count) else { throw ValidationError("--count must be 1...1000") }
-        guard (0...1_000_000).contains(delayUs) else { throw ValidationError("--delay-us must be 0...1000000") }
+        guard let b = parseSize(bytes) else { throw ValidationError("--bytes '\(bytes)' is not a size (e.g. 64M, 512K, 1G)") }
+        guard b <= 64 << 30 else { throw ValidationError("--bytes must be at most 64G") }
+        for (name, p) in [("--loss", loss), ("--reorder", reorder), ("--duplicate", duplicate), ("--corrupt", corrupt)] {
+            guard (0...0.5).contains(p) else { throw ValidationError("\(name) must be between 0 and 0.5") }
+        }
+        guard (0...10_000).contains(delay) else { throw ValidationError("--delay must be 0...10000 ms") }
+        guard (576...9000).contains(mtu) else { throw ValidationError("--mtu must be 576...9000") }
+        guard (1...1000).contains(connections) else { throw ValidationError("--connections must be 1...1000") }
     }
 
     func run() throws {
+        let delayUs = Int(delay * 1000)
         let s = Scenarios.switchedPair(seed: seed, impairments: Impairments(delay: UInt64(delayUs) * Time.microsecond))
         let world = s.world
         let B = Scenarios.SwitchedPair.bAddress
@@ -71,6 +87,13 @@ struct Demo: ParsableCommand {
         let maps = s.a.devices[0].nic.iommu.activeMappings + s.b.devices[0].nic.iommu.activeMappings
         print("Teardown: buffers still in use \(leaks), DMA mappings left \(maps)")
         if leaks != 0 || maps != 0 || s.a.echoReplies.count < count { throw ExitCode(1) }
+        let total = parseSize(bytes) ?? 0
+        if total > 0 {
+            print("")
+            let demo = TCPDemo(bytes: total, loss: loss, reorder: reorder, duplicate: duplicate, corrupt: corrupt,
+                               delayMs: delay, mtu: mtu, seed: seed, connections: connections)
+            if !demo.run() { throw ExitCode(1) }
+        }
     }
 }
 

@@ -75,6 +75,15 @@ public struct CopyLedger: Sendable, Equatable {
         return r
     }
 
+    /// The copies made since `earlier` was taken.
+    public func minus(_ earlier: CopyLedger) -> CopyLedger {
+        var r = CopyLedger()
+        for s in CopyStage.allCases {
+            r.add(s, bytes: bytes(s) &- earlier.bytes(s), operations: operations(s) &- earlier.operations(s))
+        }
+        return r
+    }
+
     mutating func add(_ stage: CopyStage, bytes n: UInt64, operations k: UInt64) {
         switch stage {
         case .userToBuffer: b0 &+= n; o0 &+= k

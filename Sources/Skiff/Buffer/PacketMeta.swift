@@ -31,6 +31,15 @@ public struct PacketMeta: Sendable {
     /// Set when the transport checksum is still to be filled in by the device or GSO
     /// (Linux: `CHECKSUM_PARTIAL`).
     public var checksumPartial: Bool = false
+    /// TCP control block (Linux: `TCP_SKB_CB(skb)`): the first sequence number of the segment.
+    public var tcpSeq: UInt32 = 0
+    /// Sequence number after the segment (SYN and FIN count one).
+    public var tcpEndSeq: UInt32 = 0
+    /// TCP flags of the segment.
+    public var tcpFlags: UInt8 = 0
+    /// Scoreboard bits (Linux: `TCPCB_SACKED_ACKED` 1, `TCPCB_SACKED_RETRANS` 2, `TCPCB_LOST` 4,
+    /// `TCPCB_EVER_RETRANS` 0x10).
+    public var tcpSacked: UInt8 = 0
 
     public init() {}
 }

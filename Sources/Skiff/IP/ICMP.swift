@@ -112,6 +112,10 @@ extension NetworkStack {
         let src = IPv4Address(UInt32(b[12]) << 24 | UInt32(b[13]) << 16 | UInt32(b[14]) << 8 | UInt32(b[15]))
         let dst = IPv4Address(UInt32(b[16]) << 24 | UInt32(b[17]) << 16 | UInt32(b[18]) << 8 | UInt32(b[19]))
         if src.isUnspecified || src.isBroadcast || src.isMulticast || dst.isBroadcast || dst.isMulticast { return }
+        // Nor about a datagram sent to (or claiming to come from) a subnet's directed broadcast
+        // address: every host on the subnet would answer (Linux: `icmp_send()` skips
+        // RTCF_BROADCAST routes; a broadcast source is a martian).
+        for d in devices { for a in d.addresses where a.prefixLength < 31 && (a.broadcast == dst || a.broadcast == src) { return } }
         if (UInt16(b[6]) << 8 | UInt16(b[7])) & 0x1FFF != 0 { return }
         if b[9] == IPProtocol.icmp && b.count > hl {
             // Errors about errors are never sent (only about echo/other queries).

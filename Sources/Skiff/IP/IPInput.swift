@@ -84,6 +84,10 @@ extension NetworkStack {
             whole.pull(hl)
             whole.meta.transportOffset = 0
             udpRcv(whole, source: source, destination: destination, ipHeaderLength: hl)
+        case IPProtocol.tcp:
+            whole.pull(hl)
+            whole.meta.transportOffset = 0
+            tcpV4Rcv(whole, source: source, destination: destination)
         default:
             if let handler = transportHandlers[Int(proto)] {
                 whole.pull(hl)
@@ -126,8 +130,11 @@ extension NetworkStack {
         }
         if netfilter.isActive(.forward) {
             tracer.record(id, .netfilterForward, contexts.current, now)
-            if netfilterHook(.forward, buffer, inDevice: dev.index, outDevice: route.device) != .accept {
+            let verdict = netfilterHook(.forward, buffer, inDevice: dev.index, outDevice: route.device)
+            if verdict != .accept {
                 drops.count(.netfilter)
+                // REJECT answers the sender, as on INPUT (Linux: `ipt_REJECT` → `icmp_send()`).
+                if case let .reject(code) = verdict { icmpSendError(type: 3, code: code, rest: 0, about: buffer) }
                 return
             }
         }

@@ -146,6 +146,13 @@ extension NetworkStack {
         // Complete?
         guard r[qi].haveFirst, r[qi].totalPayload >= 0, r[qi].ranges.count == 1,
               r[qi].ranges[0].0 == 0, r[qi].ranges[0].1 == r[qi].totalPayload else { return nil }
+        // Each fragment was checked with its own header length; the datagram gets the first
+        // fragment's, which may be longer (options). Linux: `ip_frag_reasm()` "Oversized IP packet".
+        if r[qi].headerLength + r[qi].totalPayload > 65535 {
+            drops.count(.reassemblyInvalid); counters.ipReasmFails &+= 1
+            killReassembly(qi)
+            return nil
+        }
         var whole = r[qi].buffer.take()!
         let total = r[qi].totalPayload
         let qhl = r[qi].headerLength

@@ -36,13 +36,20 @@ extension NetworkStack {
         }
         // Unresolved: queue (bounded) and resolve.
         tracer.record(id, .neighResolveQueued, contexts.current, now)
-        if neighbours.entries[e].queue.bytes + buffer.length > neighbours.parameters.unresolvedQueueBytes
+        // Linux (`__neigh_event_send()`): drop the oldest queued packets until this one fits.
+        // Each packet dropped is counted once.
+        while neighbours.entries[e].queue.bytes + buffer.length > neighbours.parameters.unresolvedQueueBytes
             || neighbours.slab.isFull {
-            // Linux: drop the oldest queued packet to make room.
-            if let old = neighbours.popQueued(e) { _ = consume old }
+            guard let old = neighbours.popQueued(e) else { break }
+            _ = consume old
             neighbours.entries[e].queueDrops &+= 1
             drops.count(.neighbourQueueFull)
-            if neighbours.slab.isFull { drops.count(.neighbourQueueFull); return }
+        }
+        if neighbours.slab.isFull {
+            // Every entry's queue shares the slab; nothing of ours was left to make room.
+            neighbours.entries[e].queueDrops &+= 1
+            drops.count(.neighbourQueueFull)
+            return
         }
         neighbours.enqueue(e, buffer)
         if neighbours.entries[e].state == .failed {
@@ -82,6 +89,9 @@ extension NetworkStack {
         dev.mac.write(to: p + 6)
         p.storeBytes(of: EtherType.ipv4.bigEndian, toByteOffset: 12, as: UInt16.self)
         buffer.meta.protocolType = EtherType.ipv4
+        // Offsets are from `data`, which just moved back over the link header: the TX queue
+        // choice (`pickTx`) hashes the IP header found here.
+        if buffer.meta.networkOffset >= 0 { buffer.meta.networkOffset &+= 14 }
     }
 
     /// Adds a static entry (Linux: `ip neigh add … lladdr … nud permanent`).

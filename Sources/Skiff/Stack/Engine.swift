@@ -84,6 +84,8 @@ extension NetworkStack {
                 let dev = devices[Int(d)]
                 dev.nic.assertInterrupt(vector: Int(v), now: now)
                 deliverInterrupts()
+            case let .tcp(handle, kind):
+                tcpTimer(handle: handle, kind: kind)
             }
             if fired > 10_000 { softirq.raise(.timer); break }
         }

@@ -10,6 +10,18 @@ public enum StackTimer: Sendable {
     case qdiscWatchdog(device: Int32, queue: Int32)
     /// A throttled interrupt may fire (Linux: the NIC's ITR countdown).
     case interrupt(device: Int32, vector: Int32)
+    /// A TCP socket's timer (Linux: `icsk_retransmit_timer`, `icsk_delack_timer`, `sk_timer`).
+    case tcp(handle: Int32, kind: TCPTimerKind)
+}
+
+/// Which of a TCP socket's three timers fired.
+public enum TCPTimerKind: Sendable {
+    /// RTO, zero-window probe or tail loss probe (Linux: the retransmit timer with `icsk_pending`).
+    case retransmit
+    /// Delayed ACK (Linux: `tcp_delack_timer`).
+    case delayedAck
+    /// Keepalive, FIN-WAIT-2 and TIME-WAIT expiry (Linux: `sk_timer` / the timewait timer).
+    case keepalive
 }
 
 /// One host's network stack: devices, routes, neighbours, netfilter, IP, the softirq engine and
@@ -65,9 +77,35 @@ public final class NetworkStack {
     /// Linux: `dev_tx_weight` (the qdisc quota per run).
     @exclusivity(unchecked) public var devTxWeight = 64
 
-    public init(name: String, pool: BufferPool = BufferPool(), seed: UInt64 = 1) {
+    // TCP and sockets.
+    public var tcpConfig = TCPConfiguration()
+    @exclusivity(unchecked) public internal(set) var tcpCounters = TCPCounters()
+    /// Every queued TCP segment (write, retransmit, receive, out-of-order queues) lives here.
+    @exclusivity(unchecked) var tcpSlab: PacketSlab
+    /// Sockets by handle (Linux: the file descriptor table).
+    @exclusivity(unchecked) var sockets: [SocketEntry] = []
+    @exclusivity(unchecked) var freeHandles: [Int32] = []
+    /// Connected TCP sockets by 4-tuple (Linux: `tcp_hashinfo.ehash`).
+    @exclusivity(unchecked) var tcpConnections: [ConnectionKey: Int32] = [:]
+    /// Listening TCP sockets by local port (Linux: `tcp_hashinfo.lhash2`).
+    @exclusivity(unchecked) var tcpListeners: [UInt16: Int32] = [:]
+    /// Local ports bound by TCP sockets (Linux: `bhash`), with how many sockets use each.
+    @exclusivity(unchecked) var tcpBoundPorts: [UInt16: Int] = [:]
+    @exclusivity(unchecked) var isnGenerator: ISNGenerator
+    @exclusivity(unchecked) var synCookies: SynCookies
+    @exclusivity(unchecked) var ephemeralPorts: EphemeralPorts
+    @exclusivity(unchecked) var challengeAckCount = 0
+    @exclusivity(unchecked) var challengeAckWindowStart: Nanoseconds = 0
+    /// Orphaned sockets (closed by the application, still finishing) (Linux: `tcp_orphan_count`).
+    @exclusivity(unchecked) public internal(set) var orphanCount = 0
+
+    public init(name: String, pool: BufferPool = BufferPool(), seed: UInt64 = 1, tcpSegments: Int = 1 << 16) {
         self.name = name
         self.pool = pool
+        tcpSlab = PacketSlab(capacity: tcpSegments)
+        isnGenerator = ISNGenerator(secret: seed &* 0x9E37_79B9_7F4A_7C15 ^ 0x1234_5678)
+        synCookies = SynCookies(secret: seed &* 0xC2B2_AE3D_27D4_EB4F ^ 0x8765_4321)
+        ephemeralPorts = EphemeralPorts(secret: seed ^ 0xA5A5_A5A5)
         neighbours = NeighbourTable(seed: seed)
         reassembly = Reassembly()
         pollList.reserveCapacity(64)
@@ -122,6 +160,7 @@ public final class NetworkStack {
         }
         neighbours.flushQueues()
         reassembly.removeAll()
+        releaseAllSockets()
     }
 }
 

@@ -34,6 +34,13 @@ public enum DropReason: Int, CaseIterable, Sendable {
     case udpChecksum
     case udpNoSocket
     case tcpMalformed
+    case tcpChecksum
+    case tcpNoSocket
+    case tcpPAWS
+    case tcpOutOfWindow
+    case tcpListenOverflow
+    case tcpOutOfOrderFull
+    case tcpReceiveBufferFull
     case protocolUnreachable
     case dmaError
 

@@ -7,7 +7,7 @@ public enum Stage: UInt8, CaseIterable, Sendable {
     case devHardStartXmit, tapTransmit, driverXmitFrame, dmaMap, doorbell
     case nicTransmit, nicReceive, hardIRQ, napiSchedule, netRxAction, napiPoll, cleanTxIRQ, dmaUnmap, bufferFree
     case cleanRxIRQ, netifReceiveSkb, tapReceive, arpReceive, ipRcv, netfilterPreRouting, ipRcvFinish, ipDefrag
-    case ipLocalDeliver, netfilterLocalIn, icmpRcv, udpRcv, tcpV4Rcv, ipForward, netfilterForward
+    case ipLocalDeliver, netfilterLocalIn, icmpRcv, udpRcv, tcpV4Rcv, ipForward, netfilterForward, tcpCleanRtxQueue
 
     /// The Linux function or hook this stage is.
     public var linuxName: String {
@@ -66,6 +66,7 @@ public enum Stage: UInt8, CaseIterable, Sendable {
         case .tcpV4Rcv: "tcp_v4_rcv"
         case .ipForward: "ip_forward"
         case .netfilterForward: "nf_hook NF_INET_FORWARD"
+        case .tcpCleanRtxQueue: "tcp_ack -> tcp_clean_rtx_queue (original freed)"
         }
     }
 }

@@ -42,7 +42,7 @@ public struct PacketSlab: ~Copyable {
     /// Slots in all.
     public let capacity: Int
     /// Slots holding a packet.
-    public private(set) var count: Int = 0
+    public internal(set) var count: Int = 0
 
     @usableFromInline let slots: UnsafeMutablePointer<PacketBuffer>
     @usableFromInline let links: UnsafeMutablePointer<Int32>

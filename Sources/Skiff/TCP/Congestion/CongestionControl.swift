@@ -11,10 +11,19 @@ public struct AckSample: Sendable {
     public var cwndLimited: Bool
     /// The time the ACK was processed.
     public var now: Nanoseconds
+    /// The sender's `snd_una` after this ACK was processed (Linux: `tp->snd_una`). Cubic's HyStart
+    /// ends a round when this passes the `snd_nxt` recorded at the round's start.
+    public var sndUna: UInt32
+    /// The sender's `snd_nxt` when this ACK was processed (Linux: `tp->snd_nxt`): the end of the
+    /// next HyStart round.
+    public var sndNxt: UInt32
 
-    public init(ackedSegments: UInt32, rtt: Nanoseconds?, inFlight: UInt32, cwndLimited: Bool, now: Nanoseconds) {
+    /// `sndUna` and `sndNxt` only matter to Cubic's HyStart; a sender using Cubic must pass them
+    /// (left at 0, a HyStart round never ends after the first ACK).
+    public init(ackedSegments: UInt32, rtt: Nanoseconds?, inFlight: UInt32, cwndLimited: Bool, now: Nanoseconds,
+                sndUna: UInt32 = 0, sndNxt: UInt32 = 0) {
         self.ackedSegments = ackedSegments; self.rtt = rtt; self.inFlight = inFlight
-        self.cwndLimited = cwndLimited; self.now = now
+        self.cwndLimited = cwndLimited; self.now = now; self.sndUna = sndUna; self.sndNxt = sndNxt
     }
 }
 

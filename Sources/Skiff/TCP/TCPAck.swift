@@ -1,0 +1,312 @@
+import SkiffWire
+
+extension NetworkStack {
+    /// Processes the acknowledgment of a segment: window update, SACK blocks, the retransmit
+    /// queue cleaned (the originals freed: their last reference), RTT measured (Karn's rule),
+    /// congestion control, loss detection and recovery, timers, then more data sent.
+    /// Linux: `tcp_ack()` → `tcp_sacktag_write_queue()`, `tcp_clean_rtx_queue()`,
+    /// `tcp_fastretrans_alert()`, `tcp_cong_control()`.
+    func tcpAck(_ sock: TCPSocket, _ seg: TCPSegmentInfo) {
+        let ack = seg.ack
+        let priorUna = sock.sndUna
+        let priorInFlight = sock.inFlight
+        if seqLT(ack, priorUna) {
+            // An old ACK: only its SACK information may still be new (D-SACK).
+            if sock.sackEnabled && !seg.options.sackBlocks.isEmpty { _ = tcpSackTag(sock, seg.options.sackBlocks, ack: ack) }
+            return
+        }
+        // Window update (RFC 9293 §3.10.7.4).
+        let wnd = UInt32(seg.window) << UInt32(seg.has.syn ? 0 : sock.sendWindowScale)
+        var windowChanged = false
+        if seqLT(sock.sndWl1, seg.seq) || (sock.sndWl1 == seg.seq && seqLE(sock.sndWl2, ack)) || seqGT(ack, priorUna) {
+            windowChanged = wnd != sock.sndWnd
+            sock.sndWnd = wnd
+            sock.sndWl1 = seg.seq
+            sock.sndWl2 = ack
+            if wnd > sock.maxWindow { sock.maxWindow = wnd }
+        }
+        var newlySacked: UInt32 = 0
+        if sock.sackEnabled && !seg.options.sackBlocks.isEmpty {
+            newlySacked = tcpSackTag(sock, seg.options.sackBlocks, ack: ack)
+        }
+        // Clean the retransmit queue.
+        var acked: UInt32 = 0
+        var ackedBytes = 0
+        var rttSample: Nanoseconds? = nil
+        var everRetransAcked = false
+        while true {
+            let slot = sock.retransmitQueue.head
+            if slot == PacketSlab.none { break }
+            let m = tcpSlab.meta(at: slot)
+            if seqLE(m.tcpEndSeq, ack) {
+                if m.tcpSacked & SegmentMark.sacked != 0 { sock.sackedOut -= 1 }
+                if m.tcpSacked & SegmentMark.lost != 0 { sock.lostOut -= 1 }
+                if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= 1 }
+                if m.tcpSacked & SegmentMark.everRetransmitted != 0 {
+                    everRetransAcked = true
+                } else if rttSample == nil && m.timestamp > 0 {
+                    rttSample = now &- m.timestamp
+                }
+                if m.timestamp > sock.rackTime || (m.timestamp == sock.rackTime && seqGT(m.tcpEndSeq, sock.rackEndSeq)) {
+                    sock.rackTime = m.timestamp
+                    sock.rackEndSeq = m.tcpEndSeq
+                }
+                let payload = tcpSlab.length(at: slot)
+                sock.queuedBytes -= payload
+                ackedBytes += payload
+                sock.packetsOut -= 1
+                acked += 1
+                if m.tcpFlags & TCPFlag.syn != 0 { sock.sndUna = seqMax(sock.sndUna, m.tcpSeq &+ 1) }
+                tracer.record(m.traceID, .tcpCleanRtxQueue, contexts.current, now)
+                _ = tcpSlab.popFront(&sock.retransmitQueue)      // the original's last reference: freed
+            } else if seqLT(m.tcpSeq, ack) {
+                // Partly acknowledged: trim the acknowledged head (Linux: tcp_trim_head).
+                let n = Int(ack &- m.tcpSeq)
+                tcpSlab.withBuffer(at: slot) { b in
+                    _ = b.pull(n)
+                    b.meta.tcpSeq = ack
+                }
+                PacketSlab.adjust(&sock.retransmitQueue, bytes: -n)
+                sock.queuedBytes -= n
+                ackedBytes += n
+                break
+            } else {
+                break
+            }
+        }
+        // RTT (RFC 6298 with Karn's rule; RFC 7323 timestamps when no clean sample).
+        if rttSample == nil && !everRetransAcked, sock.timestampsEnabled, seqGT(ack, priorUna),
+           let ts = seg.options.timestamp, ts.echo != 0 {
+            let delta = tcpTimestamp() &- ts.echo
+            if delta < 120_000 { rttSample = max(Nanoseconds(delta) * Time.millisecond, Time.millisecond / 2) }
+        }
+        if let r = rttSample {
+            sock.rtt.sample(r, now: now)
+            sock.rackRTT = r
+        }
+        let advanced = seqGT(ack, priorUna)
+        if advanced {
+            sock.sndUna = ack
+            sock.bytesAcked &+= UInt64(ackedBytes)
+            sock.backoffCount = 0
+            sock.rtt.resetBackoff()
+            sock.retransmitStamp = 0
+            sock.dupAcks = 0
+            if sock.tlpHighSeq != 0 && seqGE(ack, sock.tlpHighSeq) { sock.tlpHighSeq = 0 }
+            confirmNeighbour(sock.routeCache.result?.nextHop ?? sock.remoteAddress, device: sock.routeCache.result?.device ?? 0)
+        } else if seg.payloadLength == 0 && !seg.has.fin && !windowChanged && sock.packetsOut > 0 {
+            sock.dupAcks += 1
+        }
+        let delivered = acked + newlySacked
+        tcpFastRetransAlert(sock, ack: ack, delivered: delivered, advanced: advanced)
+        if sock.caState == .open || sock.caState == .disorder, acked > 0 {
+            let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight,
+                                   cwndLimited: priorInFlight + 1 >= sock.window.cwnd, now: now,
+                                   sndUna: sock.sndUna, sndNxt: sock.sndNxt)
+            sock.congestion.onAck(sample, window: &sock.window)
+        } else if sock.caState == .loss, acked > 0 {
+            // After an RTO the window grows again by slow start.
+            let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight, cwndLimited: true, now: now,
+                                   sndUna: sock.sndUna, sndNxt: sock.sndNxt)
+            sock.congestion.onAck(sample, window: &sock.window)
+        }
+        // Timers.
+        if sock.packetsOut == 0 {
+            timers.cancel(sock.retransmitTimer)
+            sock.pendingTimer = .none
+            if sock.writeQueue.head != PacketSlab.none && sock.sndWnd == 0 { armProbe0(sock) }
+        } else if advanced || sock.pendingTimer == .probe0 {
+            armRetransmitTimer(sock, restart: true)
+        }
+        if sock.caState == .recovery || sock.caState == .loss { tcpXmitRetransmitQueue(sock) }
+        tcpWriteXmit(sock, nagle: sock.options.noDelay ? .push : (sock.options.cork ? .cork : .nagle))
+    }
+
+    /// Marks SACKed segments of the retransmit queue; returns how many were newly SACKed.
+    /// D-SACKs (a block below the cumulative ACK, or inside the second block) are counted.
+    /// Linux: `tcp_sacktag_write_queue()` (RFC 2018, RFC 2883, RFC 6675).
+    func tcpSackTag(_ sock: TCPSocket, _ blocks: SACKBlocks, ack: UInt32) -> UInt32 {
+        var newly: UInt32 = 0
+        for (i, blk) in blocks.enumerated() {
+            if !seqLT(blk.left, blk.right) { continue }
+            if seqLE(blk.right, ack) || (i == 0 && blocks.count > 1 && seqGE(blk.left, blocks[1].left) && seqLE(blk.right, blocks[1].right)) {
+                tcpCounters.dsackRecv &+= 1
+                continue
+            }
+            // Ignore blocks beyond what was sent (RFC 2018: must be within the send window).
+            if seqGT(blk.right, sock.sndNxt) { continue }
+            var slot = sock.retransmitQueue.head
+            while slot != PacketSlab.none {
+                let m = tcpSlab.meta(at: slot)
+                if seqGE(m.tcpSeq, blk.right) { break }
+                if seqGE(m.tcpSeq, blk.left) && seqLE(m.tcpEndSeq, blk.right) && m.tcpSacked & SegmentMark.sacked == 0 {
+                    var lostCleared = false, retransCleared = false
+                    tcpSlab.updateMeta(at: slot) { mm in
+                        if mm.tcpSacked & SegmentMark.lost != 0 { lostCleared = true }
+                        if mm.tcpSacked & SegmentMark.retransmitted != 0 { retransCleared = true }
+                        mm.tcpSacked = (mm.tcpSacked | SegmentMark.sacked) & ~(SegmentMark.lost | SegmentMark.retransmitted)
+                    }
+                    if lostCleared { sock.lostOut -= 1 }
+                    if retransCleared { sock.retransOut -= 1 }
+                    sock.sackedOut += 1
+                    newly += 1
+                    if m.timestamp > sock.rackTime || (m.timestamp == sock.rackTime && seqGT(m.tcpEndSeq, sock.rackEndSeq)) {
+                        sock.rackTime = m.timestamp
+                        sock.rackEndSeq = m.tcpEndSeq
+                    }
+                }
+                slot = tcpSlab.next(slot)
+            }
+        }
+        return newly
+    }
+
+    /// Loss detection and recovery: enter fast recovery on three duplicate ACKs or when the
+    /// scoreboard (RFC 6675) or RACK (RFC 8985) marks a segment lost; send with proportional
+    /// rate reduction (RFC 6937) while recovering; leave when the recovery point is acknowledged.
+    /// Linux: `tcp_fastretrans_alert()`, `tcp_cwnd_reduction()`.
+    func tcpFastRetransAlert(_ sock: TCPSocket, ack: UInt32, delivered: UInt32, advanced: Bool) {
+        switch sock.caState {
+        case .recovery:
+            if seqGE(ack, sock.highSeq) {
+                // Recovery complete: cwnd set to ssthresh (Linux: tcp_end_cwnd_reduction).
+                sock.window.cwnd = max(sock.window.ssthresh, 2)
+                sock.caState = .open
+                sock.congestion.onEvent(.recoveryComplete, window: &sock.window, now: now)
+                return
+            }
+            if !sock.sackEnabled && advanced { markHeadLost(sock) }    // NewReno partial ACK
+            markLostSegments(sock)
+            prrUpdate(sock, delivered: delivered)
+        case .loss:
+            if seqGE(ack, sock.highSeq) {
+                sock.caState = .open
+                sock.congestion.onEvent(.recoveryComplete, window: &sock.window, now: now)
+            } else {
+                markLostSegments(sock)
+            }
+        case .open, .disorder, .cwr:
+            if sock.packetsOut == 0 { return }
+            markLostSegments(sock)
+            if !sock.sackEnabled && sock.dupAcks >= 3 { markHeadLost(sock) }
+            if sock.lostOut > 0 {
+                enterRecovery(sock)
+                prrUpdate(sock, delivered: delivered)
+            } else if sock.sackedOut > 0 || sock.dupAcks > 0 {
+                sock.caState = .disorder
+            } else {
+                sock.caState = .open
+            }
+        }
+    }
+
+    func enterRecovery(_ sock: TCPSocket) {
+        sock.priorCwnd = sock.window.cwnd
+        sock.priorSSThresh = sock.window.ssthresh
+        sock.highSeq = sock.sndNxt
+        sock.recoverFS = max(1, sock.inFlight + sock.lostOut)
+        sock.congestion.onEvent(.enterRecovery, window: &sock.window, now: now)
+        sock.prrDelivered = 0
+        sock.prrOut = 0
+        sock.caState = .recovery
+        sock.fastRetransmits &+= 1
+        tcpCounters.fastRetrans &+= 1
+    }
+
+    /// RFC 6937 PRR: how much may be sent on this ACK (cwnd = in flight + sndcnt).
+    func prrUpdate(_ sock: TCPSocket, delivered: UInt32) {
+        sock.prrDelivered += delivered
+        let pipe = sock.inFlight
+        let ssthresh = sock.window.ssthresh
+        var sndcnt: Int
+        if pipe > ssthresh {
+            let target = (UInt64(sock.prrDelivered) * UInt64(ssthresh) + UInt64(sock.recoverFS) - 1) / UInt64(sock.recoverFS)
+            sndcnt = Int(target) - Int(sock.prrOut)
+        } else {
+            // Slow-start reduction bound.
+            let limit = max(Int(sock.prrDelivered) - Int(sock.prrOut), Int(delivered)) + 1
+            sndcnt = min(Int(ssthresh) - Int(pipe), limit)
+        }
+        sndcnt = max(sndcnt, sock.prrOut == 0 && delivered > 0 ? 1 : 0)
+        sock.window.cwnd = max(1, pipe + UInt32(max(0, sndcnt)))
+    }
+
+    /// Marks the first unacknowledged segment lost (NewReno; Linux: `tcp_mark_head_lost`).
+    func markHeadLost(_ sock: TCPSocket) {
+        let slot = sock.retransmitQueue.head
+        guard slot != PacketSlab.none else { return }
+        markLost(sock, slot: slot)
+    }
+
+    func markLost(_ sock: TCPSocket, slot: Int32) {
+        let m = tcpSlab.meta(at: slot)
+        if m.tcpSacked & (SegmentMark.sacked | SegmentMark.lost) != 0 { return }
+        var wasRetrans = false
+        tcpSlab.updateMeta(at: slot) { mm in
+            wasRetrans = mm.tcpSacked & SegmentMark.retransmitted != 0
+            mm.tcpSacked = (mm.tcpSacked | SegmentMark.lost) & ~SegmentMark.retransmitted
+        }
+        if wasRetrans { sock.retransOut -= 1 }
+        sock.lostOut += 1
+    }
+
+    /// RFC 6675 `IsLost` (three SACKed segments above) and RFC 8985 RACK (a later-sent segment
+    /// was delivered and the reordering window has passed). Linux: `tcp_rack_detect_loss()`,
+    /// `tcp_update_scoreboard()`.
+    func markLostSegments(_ sock: TCPSocket) {
+        guard sock.sackEnabled, sock.sackedOut > 0 || sock.rackTime > 0 else { return }
+        var sackedAbove = sock.sackedOut
+        let reoWnd = tcpConfig.rack ? max((sock.rtt.minRTT ?? 0) / 4, Time.millisecond) : 0
+        var slot = sock.retransmitQueue.head
+        while slot != PacketSlab.none {
+            let m = tcpSlab.meta(at: slot)
+            if m.tcpSacked & SegmentMark.sacked != 0 {
+                sackedAbove -= 1
+            } else if m.tcpSacked & SegmentMark.lost == 0 {
+                var lost = sackedAbove >= 3
+                if !lost && tcpConfig.rack && sock.rackTime > 0 && m.tcpSacked & SegmentMark.retransmitted == 0 {
+                    let sentBefore = m.timestamp < sock.rackTime
+                        || (m.timestamp == sock.rackTime && seqLT(m.tcpEndSeq, sock.rackEndSeq))
+                    if sentBefore && now >= m.timestamp &+ sock.rackRTT &+ reoWnd { lost = true }
+                }
+                if lost { markLost(sock, slot: slot) }
+            }
+            if sackedAbove == 0 && !tcpConfig.rack { break }
+            slot = tcpSlab.next(slot)
+        }
+    }
+
+    /// Retransmits segments marked lost while the congestion window allows.
+    /// Linux: `tcp_xmit_retransmit_queue()`.
+    func tcpXmitRetransmitQueue(_ sock: TCPSocket) {
+        var slot = sock.retransmitQueue.head
+        while slot != PacketSlab.none {
+            if sock.inFlight >= sock.window.cwnd { break }
+            let m = tcpSlab.meta(at: slot)
+            if m.tcpSacked & SegmentMark.lost != 0 && m.tcpSacked & (SegmentMark.retransmitted | SegmentMark.sacked) == 0 {
+                retransmitSegment(sock, slot: slot)
+                if sock.caState == .recovery { sock.prrOut += 1 }
+            }
+            slot = tcpSlab.next(slot)
+        }
+    }
+
+    func retransmitSegment(_ sock: TCPSocket, slot: Int32) {
+        tcpSlab.updateMeta(at: slot) { $0.tcpSacked |= SegmentMark.retransmitted | SegmentMark.everRetransmitted }
+        sock.retransOut += 1
+        sock.totalRetransmits &+= 1
+        tcpCounters.retransSegs &+= 1
+        if sock.retransmitStamp == 0 { sock.retransmitStamp = now }
+        tcpTransmit(sock, slot: slot)
+    }
+
+    /// Retransmits the first segment now (SYN, SYN-ACK, or the RTO's segment).
+    func tcpRetransmitHead(_ sock: TCPSocket) {
+        let slot = sock.retransmitQueue.head
+        guard slot != PacketSlab.none else { return }
+        let m = tcpSlab.meta(at: slot)
+        if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= 1 }
+        tcpSlab.updateMeta(at: slot) { $0.tcpSacked &= ~SegmentMark.retransmitted }
+        retransmitSegment(sock, slot: slot)
+    }
+}

@@ -1,0 +1,81 @@
+/// TCP settings of a stack (Linux: `net.ipv4.tcp_*` sysctls; defaults as Linux's).
+public struct TCPConfiguration: Sendable {
+    /// Linux: `tcp_timestamps`.
+    public var timestamps = true
+    /// Linux: `tcp_sack`.
+    public var sack = true
+    /// Linux: `tcp_dsack`.
+    public var dsack = true
+    /// Linux: `tcp_window_scaling`.
+    public var windowScaling = true
+    /// Linux: `tcp_syncookies` (1: only when the SYN queue overflows).
+    public var synCookies = true
+    /// Linux: `tcp_slow_start_after_idle`.
+    public var slowStartAfterIdle = true
+    /// Linux: `tcp_congestion_control`.
+    public var congestionControl: CongestionAlgorithmName = .cubic
+    /// Linux: `tcp_rmem` (min, default, max).
+    public var receiveMemory = (4096, 131_072, 6_291_456)
+    /// Linux: `tcp_wmem` (min, default, max).
+    public var sendMemory = (4096, 16_384, 4_194_304)
+    /// Linux: `tcp_fin_timeout` (60 s): FIN-WAIT-2 of orphans.
+    public var finTimeout: Nanoseconds = 60 * Time.second
+    /// Linux: `TCP_TIMEWAIT_LEN` (60 s).
+    public var timeWaitLength: Nanoseconds = 60 * Time.second
+    /// Linux: `tcp_syn_retries` (6) and `tcp_synack_retries` (5).
+    public var synRetries = 6
+    public var synAckRetries = 5
+    /// Linux: `tcp_retries2` (15).
+    public var retries2 = 15
+    /// Linux: `tcp_orphan_retries` (0 → 8).
+    public var orphanRetries = 8
+    /// Linux: `tcp_max_orphans` (scaled down for a user-space stack).
+    public var maxOrphans = 4096
+    /// Linux: `tcp_max_syn_backlog`.
+    public var maxSynBacklog = 256
+    /// Linux: `tcp_challenge_ack_limit` (per second).
+    public var challengeAckLimit = 1000
+    /// Linux: `tcp_early_retrans` (3: TLP on) and `tcp_recovery` (1: RACK on).
+    public var tailLossProbe = true
+    public var rack = true
+    /// Linux: `tcp_tw_reuse` (2: loopback only; here: off unless set).
+    public var timeWaitReuse = false
+    /// Random offset added to the timestamp clock (Linux: per-connection `tsoffset`).
+    public var timestampOffset: UInt64 = 0
+    public init() {}
+}
+
+/// TCP counters with `nstat`'s names (Linux: `/proc/net/snmp` Tcp and `/proc/net/netstat` TcpExt).
+public struct TCPCounters: Sendable {
+    public var activeOpens: UInt64 = 0
+    public var passiveOpens: UInt64 = 0
+    public var attemptFails: UInt64 = 0
+    public var estabResets: UInt64 = 0
+    public var inSegs: UInt64 = 0
+    public var outSegs: UInt64 = 0
+    public var retransSegs: UInt64 = 0
+    public var inErrs: UInt64 = 0
+    public var inCsumErrors: UInt64 = 0
+    public var outRsts: UInt64 = 0
+    public var challengeAcks: UInt64 = 0
+    public var challengeAcksRateLimited: UInt64 = 0
+    public var synCookiesSent: UInt64 = 0
+    public var synCookiesRecv: UInt64 = 0
+    public var synCookiesFailed: UInt64 = 0
+    public var listenOverflows: UInt64 = 0
+    public var listenDrops: UInt64 = 0
+    public var pawsRejected: UInt64 = 0
+    public var outOfWindow: UInt64 = 0
+    public var timeouts: UInt64 = 0
+    public var fastRetrans: UInt64 = 0
+    public var lossProbes: UInt64 = 0
+    public var dsackRecv: UInt64 = 0
+    public var dsackSent: UInt64 = 0
+    public var sackReneging: UInt64 = 0
+    public var ofoQueue: UInt64 = 0
+    public var delayedAcks: UInt64 = 0
+    public var zeroWindowProbes: UInt64 = 0
+    public var orphansDropped: UInt64 = 0
+    public var timeWaitRecycled: UInt64 = 0
+    public init() {}
+}

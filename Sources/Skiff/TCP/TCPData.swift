@@ -1,0 +1,183 @@
+import SkiffWire
+
+extension NetworkStack {
+    /// Queues received data: in order → the receive queue (then whatever the out-of-order queue
+    /// now continues); old → a D-SACK and an immediate ACK; ahead of `rcv_nxt` → the
+    /// out-of-order queue (sorted, duplicates dropped) and an immediate ACK carrying SACK blocks.
+    /// A FIN in order moves the state. Linux: `tcp_data_queue()`, `tcp_ofo_queue()`, `tcp_fin()`.
+    func tcpDataQueue(_ sock: TCPSocket, _ seg: TCPSegmentInfo, _ buffer: consuming PacketBuffer) {
+        var b = buffer
+        let seq = b.meta.tcpSeq
+        let end = b.meta.tcpEndSeq
+        let fin = seg.has.fin
+        if seg.payloadLength > sock.rcvMSS { sock.rcvMSS = min(seg.payloadLength, sock.mss) }
+        if seqLE(end, sock.rcvNxt) && !(fin && end == sock.rcvNxt) {
+            // Entirely old data: a duplicate (RFC 2883 D-SACK).
+            if seg.payloadLength > 0 && sock.sackEnabled && tcpConfig.dsack {
+                sock.dsack = (seq, end)
+                tcpCounters.dsackSent &+= 1
+            }
+            tcpSendAck(sock)
+            return
+        }
+        if seqLE(seq, sock.rcvNxt) {
+            // In order (possibly overlapping what we have).
+            let overlap = Int(sock.rcvNxt &- seq)
+            if overlap > 0 { _ = b.pull(overlap); b.meta.tcpSeq = sock.rcvNxt }
+            let hadHoles = sock.outOfOrderQueue.head != PacketSlab.none
+            var finSeen = fin
+            if b.length > 0 {
+                guard !tcpSlab.isFull else { drops.count(.tcpReceiveBufferFull); return }
+                sock.rcvNxt = b.meta.tcpEndSeq
+                sock.receiveQueueBytes += b.length
+                sock.bytesReceived &+= UInt64(b.length)
+                tracer.record(b.meta.traceID, .tcpV4Rcv, contexts.current, now)
+                tcpSlab.pushBack(b, onto: &sock.receiveQueue)
+            }
+            if hadHoles { finSeen = tcpOfoQueue(sock) || finSeen }
+            sock.segmentsSinceAck += 1
+            if finSeen {
+                tcpFin(sock)
+                return
+            }
+            if hadHoles || sock.quickAcks > 0 || sock.segmentsSinceAck >= 2 {
+                if sock.quickAcks > 0 { sock.quickAcks -= 1 }
+                tcpSendAck(sock)
+            } else {
+                scheduleDelayedAck(sock)
+            }
+            return
+        }
+        // Out of order: beyond the window is dropped; otherwise insert sorted.
+        let window = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
+        if seqGE(seq, sock.rcvNxt &+ window) && window > 0 {
+            drops.count(.tcpOutOfWindow)
+            tcpSendAck(sock)
+            return
+        }
+        guard !tcpSlab.isFull, sock.outOfOrderBytes + b.length <= sock.receiveBufferSize else {
+            drops.count(.tcpOutOfOrderFull)
+            tcpSendAck(sock)
+            return
+        }
+        tcpCounters.ofoQueue &+= 1
+        var prev = PacketSlab.none
+        var slot = sock.outOfOrderQueue.head
+        while slot != PacketSlab.none {
+            let m = tcpSlab.meta(at: slot)
+            if seqLE(m.tcpSeq, seq) && seqGE(m.tcpEndSeq, end) && !(fin && m.tcpFlags & TCPFlag.fin == 0) {
+                // Already have all of it.
+                if sock.sackEnabled && tcpConfig.dsack { sock.dsack = (seq, end); tcpCounters.dsackSent &+= 1 }
+                tcpSendAck(sock)
+                return
+            }
+            if seqGT(m.tcpSeq, seq) { break }
+            prev = slot
+            slot = tcpSlab.next(slot)
+        }
+        b.meta.tcpFlags = fin ? TCPFlag.fin : 0
+        sock.outOfOrderBytes += b.length
+        tcpSlab.insert(b, after: prev, in: &sock.outOfOrderQueue)
+        // Linux: out-of-order data is ACKed at once (a duplicate ACK with SACK blocks) and
+        // quick-ACK mode is entered.
+        sock.quickAcks = max(sock.quickAcks, 2)
+        tcpSendAck(sock)
+    }
+
+    /// Moves out-of-order segments that now continue `rcv_nxt` to the receive queue.
+    /// Returns true when a queued FIN became in order. Linux: `tcp_ofo_queue()`.
+    func tcpOfoQueue(_ sock: TCPSocket) -> Bool {
+        var fin = false
+        while sock.outOfOrderQueue.head != PacketSlab.none {
+            let m = tcpSlab.meta(at: sock.outOfOrderQueue.head)
+            if seqGT(m.tcpSeq, sock.rcvNxt) { break }
+            guard var b = tcpSlab.popFront(&sock.outOfOrderQueue) else { break }
+            sock.outOfOrderBytes -= b.length
+            if seqLE(m.tcpEndSeq, sock.rcvNxt) && !(m.tcpFlags & TCPFlag.fin != 0 && m.tcpEndSeq == sock.rcvNxt) {
+                continue  // wholly duplicate
+            }
+            let overlap = Int(sock.rcvNxt &- m.tcpSeq)
+            if overlap > 0 { _ = b.pull(overlap); b.meta.tcpSeq = sock.rcvNxt }
+            if m.tcpFlags & TCPFlag.fin != 0 { fin = true }
+            if b.length > 0 {
+                sock.rcvNxt = b.meta.tcpEndSeq
+                sock.receiveQueueBytes += b.length
+                sock.bytesReceived &+= UInt64(b.length)
+                tcpSlab.pushBack(b, onto: &sock.receiveQueue)
+            }
+            if fin { break }
+        }
+        return fin
+    }
+
+    /// An in-order FIN (RFC 9293 §3.10.7.4 eighth step; Linux: `tcp_fin()`).
+    func tcpFin(_ sock: TCPSocket) {
+        sock.rcvNxt &+= 1
+        sock.finReceived = true
+        switch sock.state {
+        case .established: sock.state = .closeWait
+        case .finWait1:
+            if sock.finSent && sock.sndUna == sock.writeSeq { enterTimeWait(sock) } else { sock.state = .closing }
+        case .finWait2: enterTimeWait(sock)
+        default: break
+        }
+        tcpSendAck(sock)
+    }
+
+    /// Arms the delayed-ACK timer (Linux: `tcp_send_delayed_ack()`; ATO 40 ms, `TCP_DELACK_MIN`).
+    func scheduleDelayedAck(_ sock: TCPSocket) {
+        sock.ackPending = true
+        if !timers.isArmed(sock.delayedAckTimer) {
+            timers.arm(sock.delayedAckTimer, at: now &+ 40 * Time.millisecond)
+        }
+    }
+
+    /// Copies received bytes to the user, frees what was read, and sends a window update when the
+    /// window has opened a lot. Linux: `tcp_recvmsg()` → `skb_copy_datagram_iter()`,
+    /// `tcp_cleanup_rbuf()`.
+    func tcpRecvmsg(_ sock: TCPSocket, into dest: UnsafeMutableRawBufferPointer, peek: Bool) -> Result<Int, Errno> {
+        var copied = 0
+        var slot = sock.receiveQueue.head
+        var offset = sock.receiveHeadOffset
+        while copied < dest.count && slot != PacketSlab.none {
+            let n = tcpSlab.withBuffer(at: slot) { b -> Int in
+                let k = min(b.length - offset, dest.count - copied)
+                b.copyBytes(to: dest.baseAddress! + copied, offset: offset, count: k)
+                return k
+            }
+            copied += n
+            offset += n
+            let len = tcpSlab.length(at: slot)
+            if offset >= len {
+                slot = tcpSlab.next(slot)
+                offset = 0
+                if !peek {
+                    _ = tcpSlab.popFront(&sock.receiveQueue)
+                }
+            }
+        }
+        if copied == 0 {
+            if let e = sock.pendingError { sock.pendingError = nil; return .failure(e) }
+            if sock.finReceived || sock.shutdownRead || sock.state == .closed { return .success(0) }
+            if sock.state == .listen || sock.state == .synSent || sock.state == .synReceived {
+                return .failure(sock.state == .listen ? .ENOTCONN : .EAGAIN)
+            }
+            return .failure(.EAGAIN)
+        }
+        pool.recordCopy(.bufferToUser, bytes: copied)
+        if peek { return .success(copied) }
+        sock.receiveHeadOffset = offset
+        sock.receiveQueueBytes -= copied
+        sock.copiedSeq &+= UInt32(copied)
+        // Window update if the window we could offer now is at least twice what the peer has.
+        let offered = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
+        let couldOffer = UInt32(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes))
+        if sock.state.isSynchronized && sock.state != .timeWait && couldOffer >= 2 &* max(offered, UInt32(sock.rcvMSS)) {
+            tcpSendAck(sock)
+        }
+        return .success(copied)
+    }
+
+    /// Bytes waiting to be read.
+    func readableBytes(_ sock: TCPSocket) -> Int { sock.receiveQueueBytes }
+}

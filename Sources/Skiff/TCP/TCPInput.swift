@@ -1,0 +1,450 @@
+import SkiffWire
+
+/// The header fields of a received segment, read once (Linux: `TCP_SKB_CB` on receive).
+struct TCPSegmentInfo {
+    var source: IPv4Address, destination: IPv4Address
+    var sourcePort: UInt16, destinationPort: UInt16
+    var seq: UInt32, ack: UInt32
+    var flags: UInt8
+    var window: UInt16
+    var options: TCPOptions
+    var payloadLength: Int
+    /// `seq` + payload + SYN + FIN.
+    var endSeq: UInt32
+    var has: (syn: Bool, ack: Bool, fin: Bool, rst: Bool)
+}
+
+extension NetworkStack {
+    /// Receives a TCP segment: header and checksum validated, then handed to its connection, its
+    /// listener, or answered with a RST. Linux: `tcp_v4_rcv()`.
+    func tcpV4Rcv(_ buffer: consuming PacketBuffer, source: IPv4Address, destination: IPv4Address) {
+        tracer.record(buffer.meta.traceID, .tcpV4Rcv, contexts.current, now)
+        tcpCounters.inSegs &+= 1
+        guard buffer.fragmentCount == 0 || buffer.linearize() else { drops.count(.poolExhausted); return }
+        let view: TCPView
+        do { view = try TCPView(checking: buffer.bytes) } catch {
+            tcpCounters.inErrs &+= 1; drops.count(.tcpMalformed); return
+        }
+        guard view.verifyChecksum(source: source, destination: destination) else {
+            tcpCounters.inErrs &+= 1; tcpCounters.inCsumErrors &+= 1; drops.count(.tcpChecksum); return
+        }
+        if source.isBroadcast || source.isMulticast || destination.isBroadcast || destination.isMulticast {
+            drops.count(.tcpMalformed); return
+        }
+        let flags = buffer.bytes[13]
+        let payload = buffer.length - view.dataOffset
+        let seq = view.sequenceNumber
+        var seg = TCPSegmentInfo(
+            source: source, destination: destination, sourcePort: view.sourcePort, destinationPort: view.destinationPort,
+            seq: seq, ack: view.acknowledgmentNumber, flags: flags, window: view.window, options: view.options,
+            payloadLength: payload, endSeq: 0,
+            has: (flags & TCPFlag.syn != 0, flags & TCPFlag.ack != 0, flags & TCPFlag.fin != 0, flags & TCPFlag.rst != 0))
+        seg.endSeq = seq &+ UInt32(payload) &+ (seg.has.syn ? 1 : 0) &+ (seg.has.fin ? 1 : 0)
+        buffer.pull(view.dataOffset)
+        buffer.meta.tcpSeq = seq &+ (seg.has.syn ? 1 : 0)
+        buffer.meta.tcpEndSeq = buffer.meta.tcpSeq &+ UInt32(payload)
+        buffer.meta.tcpFlags = flags
+        let key = ConnectionKey(localAddress: destination.value, remoteAddress: source.value,
+                                localPort: seg.destinationPort, remotePort: seg.sourcePort)
+        if let h = tcpConnections[key], let sock = tcpSocket(h) {
+            sock.segmentsIn &+= 1
+            tcpRcvStateProcess(sock, seg, buffer)
+            return
+        }
+        if let h = tcpListeners[seg.destinationPort], let l = tcpSocket(h),
+           l.localAddress == .any || l.localAddress == destination {
+            tcpListenReceive(l, seg)
+            return
+        }
+        drops.count(.tcpNoSocket)
+        tcpResetForSegment(seg)
+    }
+
+    /// RFC 9293 §3.10.7.1: the reset for a segment that reached no connection.
+    func tcpResetForSegment(_ seg: TCPSegmentInfo) {
+        if seg.has.rst { return }
+        if seg.has.ack {
+            tcpSendReset(to: seg.source, port: seg.sourcePort, from: seg.destination, port: seg.destinationPort,
+                         seq: seg.ack, ack: nil)
+        } else {
+            tcpSendReset(to: seg.source, port: seg.sourcePort, from: seg.destination, port: seg.destinationPort,
+                         seq: 0, ack: seg.endSeq)
+        }
+    }
+
+    // MARK: Option negotiation
+
+    /// Applies the options of a SYN or SYN-ACK (Linux: `tcp_parse_options` + `tcp_openreq_init` /
+    /// `tcp_rcv_synsent_state_process`).
+    func negotiateOptions(_ sock: TCPSocket, _ o: TCPOptions) {
+        let peerMSS = Int(o.maximumSegmentSize ?? 536)
+        sock.mss = max(48, min(peerMSS, sock.advertisedMSS))
+        if sock.options.userMSS > 0 { sock.mss = min(sock.mss, sock.options.userMSS) }
+        if tcpConfig.windowScaling, let ws = o.windowScale {
+            sock.windowScalingEnabled = true
+            sock.sendWindowScale = min(ws, 14)
+        } else {
+            sock.windowScalingEnabled = false
+            sock.sendWindowScale = 0
+            sock.receiveWindowScale = 0
+        }
+        sock.sackEnabled = tcpConfig.sack && o.sackPermitted
+        if tcpConfig.timestamps, let ts = o.timestamp {
+            sock.timestampsEnabled = true
+            sock.tsRecent = ts.value
+            sock.tsRecentStamp = now
+        } else {
+            sock.timestampsEnabled = false
+        }
+        sock.rcvMSS = min(sock.mss, 1460)
+    }
+
+    /// Our window scale for the configured maximum receive buffer (Linux: `tcp_select_initial_window`).
+    func initialWindowScale() -> UInt8 {
+        guard tcpConfig.windowScaling else { return 0 }
+        var space = max(tcpConfig.receiveMemory.2, 65535)
+        var ws: UInt8 = 0
+        while space > 65535 && ws < 14 { space >>= 1; ws += 1 }
+        return ws
+    }
+
+    /// Sets MSS, window and scale for a new connection on the route to `remote`.
+    func initConnection(_ sock: TCPSocket) {
+        let mtu = resolveRoute(sock.remoteAddress, cache: &sock.routeCache)?.mtu ?? 1500
+        sock.advertisedMSS = max(88, mtu - 40)
+        if sock.options.userMSS > 0 { sock.advertisedMSS = min(sock.advertisedMSS, sock.options.userMSS) }
+        sock.mss = min(536, sock.advertisedMSS)
+        sock.receiveWindowScale = initialWindowScale()
+        let mss = sock.advertisedMSS
+        sock.rcvWnd = UInt32(min(65535, sock.receiveBufferSize / 2) / mss * mss)
+        sock.window = CongestionWindow()
+        sock.rtt = RTTEstimator()
+    }
+
+    // MARK: LISTEN
+
+    /// A segment for a listener: a SYN starts a connection (a child in SYN-RECV, or a SYN cookie
+    /// when the queue is full); an ACK may complete a SYN cookie; anything else gets a RST.
+    /// Linux: `tcp_v4_conn_request()`, `cookie_v4_check()`.
+    func tcpListenReceive(_ l: TCPSocket, _ seg: TCPSegmentInfo) {
+        if seg.has.rst { return }
+        if seg.has.ack && !seg.has.syn {
+            if tcpConfig.synCookies, let mss = synCookies.decode(
+                source: seg.source, sourcePort: seg.sourcePort, destination: seg.destination,
+                destinationPort: seg.destinationPort, clientISN: seg.seq &- 1, cookie: seg.ack &- 1, now: now),
+               l.acceptQueue.count < max(1, l.backlog) {
+                tcpCounters.synCookiesRecv &+= 1
+                let c = makeChild(l, seg)
+                c.iss = seg.ack &- 1
+                c.sndUna = seg.ack; c.sndNxt = seg.ack; c.writeSeq = seg.ack
+                c.irs = seg.seq &- 1
+                c.rcvNxt = seg.seq; c.copiedSeq = seg.seq; c.rcvWup = seg.seq
+                c.mss = min(Int(mss), c.advertisedMSS)
+                c.sndWnd = UInt32(seg.window)
+                c.sndWl1 = seg.seq; c.sndWl2 = seg.ack
+                c.state = .established
+                l.acceptQueue.append(c.handle)
+                tcpCounters.passiveOpens &+= 1
+                return
+            }
+            if tcpConfig.synCookies { tcpCounters.synCookiesFailed &+= 1 }
+            tcpResetForSegment(seg)
+            return
+        }
+        guard seg.has.syn else { return }
+        if l.acceptQueue.count >= max(1, l.backlog) {
+            tcpCounters.listenOverflows &+= 1; tcpCounters.listenDrops &+= 1
+            drops.count(.tcpListenOverflow)
+            return
+        }
+        if l.synQueueLength >= min(tcpConfig.maxSynBacklog, max(8, l.backlog)) {
+            guard tcpConfig.synCookies else { tcpCounters.listenDrops &+= 1; drops.count(.tcpListenOverflow); return }
+            sendSynCookie(l, seg)
+            return
+        }
+        let c = makeChild(l, seg)
+        negotiateOptions(c, seg.options)
+        c.irs = seg.seq
+        c.rcvNxt = seg.seq &+ 1
+        c.copiedSeq = c.rcvNxt
+        c.rcvWup = c.rcvNxt
+        c.sndWnd = UInt32(seg.window)
+        c.maxWindow = c.sndWnd
+        c.sndWl1 = seg.seq
+        c.iss = isnGenerator.generate(localAddress: seg.destination, localPort: seg.destinationPort,
+                                      remoteAddress: seg.source, remotePort: seg.sourcePort, now: now)
+        c.sndUna = c.iss; c.sndNxt = c.iss; c.writeSeq = c.iss
+        c.state = .synReceived
+        l.synQueueLength += 1
+        tcpQueueControl(c, flags: TCPFlag.syn | TCPFlag.ack)
+    }
+
+    func makeChild(_ l: TCPSocket, _ seg: TCPSegmentInfo) -> TCPSocket {
+        let c = newTCPSocket()
+        c.localAddress = seg.destination; c.localPort = seg.destinationPort
+        c.remoteAddress = seg.source; c.remotePort = seg.sourcePort
+        c.options = l.options
+        c.sendBufferSize = l.sendBufferSize
+        c.receiveBufferSize = l.receiveBufferSize
+        c.congestion = l.congestion
+        c.parent = l.handle
+        initConnection(c)
+        tcpConnections[connectionKey(c)] = c.handle
+        return c
+    }
+
+    /// Answers a SYN statelessly with a cookie ISN (Linux: `cookie_v4_init_sequence`).
+    func sendSynCookie(_ l: TCPSocket, _ seg: TCPSegmentInfo) {
+        tcpCounters.synCookiesSent &+= 1
+        let mtu = resolveRoute(seg.source, cache: &l.routeCache)?.mtu ?? 1500
+        let peerMSS = Int(seg.options.maximumSegmentSize ?? 536)
+        let (cookie, mss) = synCookies.encode(source: seg.source, sourcePort: seg.sourcePort, destination: seg.destination,
+                                              destinationPort: seg.destinationPort, clientISN: seg.seq,
+                                              mss: UInt16(min(peerMSS, mtu - 40)), now: now)
+        // A temporary control block only to build the SYN-ACK; nothing is kept.
+        let t = TCPSocket(handle: -1, timers: &timers)
+        t.localAddress = seg.destination; t.localPort = seg.destinationPort
+        t.remoteAddress = seg.source; t.remotePort = seg.sourcePort
+        t.state = .synReceived
+        t.advertisedMSS = Int(mss)
+        t.rcvNxt = seg.seq &+ 1
+        t.rcvWnd = 65535
+        guard var b = pool.allocate(size: 0, headroom: tcpHeadroom) else { return }
+        buildTCPHeader(t, &b, seq: cookie, flags: TCPFlag.syn | TCPFlag.ack)
+        timers.destroyTimer(t.retransmitTimer); timers.destroyTimer(t.delayedAckTimer); timers.destroyTimer(t.keepaliveTimer)
+        _ = ipQueueXmit(b, destination: seg.source, protocol: IPProtocol.tcp, dontFragment: true, route: &t.routeCache)
+    }
+
+    // MARK: Connection states
+
+    /// Processes a segment for a connection in any state but LISTEN.
+    /// Linux: `tcp_rcv_state_process()` / `tcp_rcv_established()`, RFC 9293 §3.10.7.
+    func tcpRcvStateProcess(_ sock: TCPSocket, _ seg: TCPSegmentInfo, _ buffer: consuming PacketBuffer) {
+        sock.lastReceiveTime = now
+        sock.probesOut = 0
+        if sock.state == .synSent { tcpSynSentReceive(sock, seg); return }
+        if sock.state == .closed { tcpResetForSegment(seg); return }
+
+        // PAWS (RFC 7323 §5): an old timestamp marks an old duplicate.
+        if sock.timestampsEnabled, !seg.has.rst, let ts = seg.options.timestamp,
+           seqLT(ts.value, sock.tsRecent), now &- sock.tsRecentStamp < 24 * 86_400 * Time.second {
+            tcpCounters.pawsRejected &+= 1
+            drops.count(.tcpPAWS)
+            tcpSendAck(sock)
+            return
+        }
+        // Sequence acceptability (RFC 9293 §3.10.7.4, first check).
+        if !segmentAcceptable(sock, seg) {
+            tcpCounters.outOfWindow &+= 1
+            drops.count(.tcpOutOfWindow)
+            if !seg.has.rst {
+                if sock.sackEnabled && tcpConfig.dsack && seqLT(seg.seq, sock.rcvNxt) && seg.payloadLength > 0 {
+                    sock.dsack = (seg.seq, seqMin(seg.endSeq, sock.rcvNxt))
+                    tcpCounters.dsackSent &+= 1
+                }
+                tcpSendAck(sock)
+            }
+            return
+        }
+        // RST (RFC 5961 §3): only an exact match resets; in-window gets a challenge ACK.
+        if seg.has.rst {
+            if seg.seq == sock.rcvNxt {
+                tcpReset(sock)
+            } else {
+                sendChallengeAck(sock)
+            }
+            return
+        }
+        // SYN in a synchronised state (RFC 5961 §4): challenge ACK.
+        if seg.has.syn {
+            if sock.state == .synReceived && seg.seq == sock.irs {
+                // A retransmitted SYN: our SYN-ACK was lost; resend it.
+                tcpRetransmitHead(sock)
+                return
+            }
+            sendChallengeAck(sock)
+            return
+        }
+        guard seg.has.ack else { drops.count(.tcpMalformed); return }
+        if sock.state == .synReceived {
+            guard seqGT(seg.ack, sock.sndUna) && seqLE(seg.ack, sock.sndNxt) else {
+                tcpSendReset(to: seg.source, port: seg.sourcePort, from: seg.destination, port: seg.destinationPort,
+                             seq: seg.ack, ack: nil)
+                return
+            }
+            tcpEstablishPassive(sock)
+        }
+        // RFC 5961 §5: an ACK for data never sent, or too old, is answered and dropped.
+        if seqGT(seg.ack, sock.sndNxt) {
+            sendChallengeAck(sock)
+            return
+        }
+        tcpAck(sock, seg)
+        if let ts = seg.options.timestamp, sock.timestampsEnabled, seqLE(seg.seq, sock.rcvWup) || seg.seq == sock.rcvNxt {
+            sock.tsRecent = ts.value
+            sock.tsRecentStamp = now
+        }
+        guard tcpSocket(sock.handle) === sock else { return }   // the ACK may have closed it
+        let finAcked = sock.finSent && sock.sndUna == sock.writeSeq
+        switch sock.state {
+        case .finWait1 where finAcked:
+            sock.state = .finWait2
+            if sock.orphaned { timers.arm(sock.keepaliveTimer, at: now &+ tcpConfig.finTimeout) }
+        case .closing where finAcked:
+            enterTimeWait(sock)
+        case .lastAck where finAcked:
+            destroyTCPSocket(sock)
+            return
+        default: break
+        }
+        // Data and FIN.
+        switch sock.state {
+        case .established, .finWait1, .finWait2:
+            if seg.payloadLength > 0 || seg.has.fin { tcpDataQueue(sock, seg, buffer) }
+        case .timeWait:
+            if seg.has.fin {
+                // A retransmitted FIN: ACK it again and restart TIME-WAIT (RFC 9293).
+                tcpSendAck(sock)
+                timers.arm(sock.keepaliveTimer, at: now &+ tcpConfig.timeWaitLength)
+            }
+        default:
+            break
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4 acceptability test.
+    func segmentAcceptable(_ sock: TCPSocket, _ seg: TCPSegmentInfo) -> Bool {
+        let len = seg.endSeq &- seg.seq
+        let wnd = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
+        let window = Int32(bitPattern: wnd) > 0 ? wnd : 0
+        if len == 0 {
+            if window == 0 { return seg.seq == sock.rcvNxt }
+            return seqLE(sock.rcvNxt, seg.seq) && seqLT(seg.seq, sock.rcvNxt &+ window)
+        }
+        if window == 0 {
+            // Linux still takes an in-sequence zero-length probe or a pure FIN; data is refused.
+            return seg.seq == sock.rcvNxt && seg.payloadLength == 0
+        }
+        let last = seg.endSeq &- 1
+        return (seqLE(sock.rcvNxt, seg.seq) && seqLT(seg.seq, sock.rcvNxt &+ window))
+            || (seqLE(sock.rcvNxt, last) && seqLT(last, sock.rcvNxt &+ window))
+            || (seqLT(seg.seq, sock.rcvNxt) && seqGT(seg.endSeq, sock.rcvNxt))
+    }
+
+    /// RFC 5961 challenge ACK, rate limited per second (Linux: `tcp_send_challenge_ack`).
+    func sendChallengeAck(_ sock: TCPSocket) {
+        if now &- challengeAckWindowStart >= Time.second {
+            challengeAckWindowStart = now
+            challengeAckCount = 0
+        }
+        guard challengeAckCount < tcpConfig.challengeAckLimit else {
+            tcpCounters.challengeAcksRateLimited &+= 1
+            return
+        }
+        challengeAckCount += 1
+        tcpCounters.challengeAcks &+= 1
+        tcpSendAck(sock)
+    }
+
+    /// The connection was reset by the peer (RFC 9293 §3.10.7.4 RST processing).
+    func tcpReset(_ sock: TCPSocket) {
+        switch sock.state {
+        case .synReceived where sock.parent >= 0:
+            // A passive open that was refused: back to LISTEN, the child goes away.
+            if let l = tcpSocket(sock.parent) { l.synQueueLength = max(0, l.synQueueLength - 1) }
+            destroyTCPSocket(sock)
+            return
+        case .closeWait:
+            sock.pendingError = .EPIPE
+        case .synSent, .synReceived:
+            sock.pendingError = .ECONNREFUSED
+        default:
+            sock.pendingError = .ECONNRESET
+        }
+        if sock.state == .established || sock.state == .closeWait { tcpCounters.estabResets &+= 1 }
+        tcpDone(sock)
+    }
+
+    /// Moves a connection to CLOSED, keeping the socket for the application to see the error
+    /// unless it was already closed (Linux: `tcp_done()`).
+    func tcpDone(_ sock: TCPSocket) {
+        timers.cancel(sock.retransmitTimer)
+        timers.cancel(sock.delayedAckTimer)
+        timers.cancel(sock.keepaliveTimer)
+        _ = tcpSlab.removeAll(&sock.writeQueue)
+        _ = tcpSlab.removeAll(&sock.retransmitQueue)
+        _ = tcpSlab.removeAll(&sock.outOfOrderQueue)
+        sock.packetsOut = 0; sock.sackedOut = 0; sock.lostOut = 0; sock.retransOut = 0
+        sock.queuedBytes = 0
+        let key = connectionKey(sock)
+        if tcpConnections[key] == sock.handle { tcpConnections[key] = nil }
+        sock.state = .closed
+        sock.shutdownWrite = true
+        if sock.orphaned || sock.parent >= 0 && !isAccepted(sock) { destroyTCPSocket(sock) }
+    }
+
+    func isAccepted(_ sock: TCPSocket) -> Bool { sock.parent < 0 }
+
+    /// SYN-SENT processing (RFC 9293 §3.10.7.3; Linux: `tcp_rcv_synsent_state_process()`).
+    func tcpSynSentReceive(_ sock: TCPSocket, _ seg: TCPSegmentInfo) {
+        if seg.has.ack && (seqLE(seg.ack, sock.iss) || seqGT(seg.ack, sock.sndNxt)) {
+            if !seg.has.rst { tcpResetForSegment(seg) }
+            drops.count(.tcpOutOfWindow)
+            return
+        }
+        if seg.has.rst {
+            if seg.has.ack {
+                tcpCounters.attemptFails &+= 1
+                sock.pendingError = .ECONNREFUSED
+                tcpDone(sock)
+            }
+            return
+        }
+        guard seg.has.syn else { return }
+        negotiateOptions(sock, seg.options)
+        sock.irs = seg.seq
+        sock.rcvNxt = seg.seq &+ 1
+        sock.copiedSeq = sock.rcvNxt
+        sock.rcvWup = sock.rcvNxt
+        sock.sndWnd = UInt32(seg.window)      // a SYN's window is never scaled
+        sock.maxWindow = sock.sndWnd
+        sock.sndWl1 = seg.seq
+        if seg.has.ack {
+            sock.sndWl2 = seg.ack
+            tcpAck(sock, seg)
+            sock.state = .established
+            tcpSendAck(sock)
+            if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
+            tcpPush(sock)
+        } else {
+            // Simultaneous open: answer with SYN-ACK (our SYN again, now acknowledging theirs).
+            sock.state = .synReceived
+            if sock.retransmitQueue.head != PacketSlab.none {
+                tcpSlab.updateMeta(at: sock.retransmitQueue.head) { $0.tcpFlags = TCPFlag.syn | TCPFlag.ack }
+                tcpRetransmitHead(sock)
+            }
+        }
+    }
+
+    /// SYN-RECV → ESTABLISHED: the child joins its listener's accept queue.
+    func tcpEstablishPassive(_ sock: TCPSocket) {
+        sock.state = .established
+        tcpCounters.passiveOpens &+= 1
+        if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
+        if sock.parent >= 0, let l = tcpSocket(sock.parent) {
+            l.synQueueLength = max(0, l.synQueueLength - 1)
+            l.acceptQueue.append(sock.handle)
+        }
+    }
+
+    func enterTimeWait(_ sock: TCPSocket) {
+        sock.state = .timeWait
+        timers.cancel(sock.retransmitTimer)
+        timers.cancel(sock.delayedAckTimer)
+        _ = tcpSlab.removeAll(&sock.writeQueue)
+        _ = tcpSlab.removeAll(&sock.retransmitQueue)
+        _ = tcpSlab.removeAll(&sock.outOfOrderQueue)
+        sock.packetsOut = 0
+        timers.arm(sock.keepaliveTimer, at: now &+ tcpConfig.timeWaitLength)
+    }
+}

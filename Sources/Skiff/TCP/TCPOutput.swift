@@ -1,0 +1,324 @@
+import SkiffWire
+
+/// Flags of `send`/`sendmsg` (Linux: `MSG_*`).
+public struct SendFlags: OptionSet, Sendable {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public static let dontWait = SendFlags(rawValue: 0x40)     // MSG_DONTWAIT
+    public static let more = SendFlags(rawValue: 0x8000)       // MSG_MORE
+    public static let noSignal = SendFlags(rawValue: 0x4000)   // MSG_NOSIGNAL
+}
+
+/// Largest TCP header plus IP and link headers a segment needs in front (Linux: `MAX_TCP_HEADER`).
+let tcpHeadroom = 128
+
+extension NetworkStack {
+    // MARK: tcp_sendmsg
+
+    /// Copies user bytes onto the write queue and pushes. The tail buffer is filled while it has
+    /// room (size goal: one MSS), then a new buffer is taken; the send buffer limits what is
+    /// queued (a short count or EAGAIN when full). Linux: `tcp_sendmsg_locked()`.
+    func tcpSendmsg(_ sock: TCPSocket, _ data: UnsafeRawBufferPointer, flags: SendFlags) -> Result<Int, Errno> {
+        if let e = sock.pendingError { sock.pendingError = nil; return .failure(e) }
+        switch sock.state {
+        case .established, .closeWait: break
+        case .synSent, .synReceived: return .failure(.EAGAIN)
+        default: return .failure(sock.shutdownWrite ? .EPIPE : .ENOTCONN)
+        }
+        if sock.shutdownWrite { return .failure(.EPIPE) }
+        let id = tracer.begin()
+        tracer.record(id, .socketSend, contexts.current, now)
+        tracer.record(id, .tcpSendmsg, contexts.current, now)
+        let goal = sendMSS(sock)
+        var copied = 0
+        while copied < data.count {
+            var tail = sock.writeQueue.tail
+            var room = 0
+            if tail != PacketSlab.none {
+                let len = tcpSlab.length(at: tail)
+                let fin = tcpSlab.meta(at: tail).tcpFlags & TCPFlag.fin != 0
+                room = fin ? 0 : goal - len
+            }
+            if room <= 0 {
+                guard sock.queuedBytes < sock.sendBufferSize, !tcpSlab.isFull,
+                      var b = pool.allocate(size: goal, headroom: tcpHeadroom) else { break }
+                b.meta.tcpSeq = sock.writeSeq
+                b.meta.tcpEndSeq = sock.writeSeq
+                b.meta.tcpFlags = TCPFlag.ack
+                b.meta.traceID = copied == 0 ? id : 0
+                b.releaseHeader()
+                tcpSlab.pushBack(b, onto: &sock.writeQueue)
+                tail = sock.writeQueue.tail
+                room = goal
+            }
+            let n = min(room, data.count - copied)
+            tcpSlab.withBuffer(at: tail) { b in
+                let p = b.put(n)
+                p.copyMemory(from: data.baseAddress! + copied, byteCount: n)
+                b.meta.tcpEndSeq &+= UInt32(n)
+                if b.meta.traceID == 0 && copied == 0 { b.meta.traceID = id }
+            }
+            PacketSlab.adjust(&sock.writeQueue, bytes: n)
+            pool.recordCopy(.userToBuffer, bytes: n)
+            sock.writeSeq &+= UInt32(n)
+            sock.queuedBytes += n
+            copied += n
+        }
+        if copied == 0 { return .failure(.EAGAIN) }
+        tcpPush(sock, more: flags.contains(.more))
+        return .success(copied)
+    }
+
+    /// Payload bytes per segment now: the MSS less the options every segment carries.
+    /// Linux: `tcp_current_mss()`.
+    @inline(__always)
+    func sendMSS(_ sock: TCPSocket) -> Int {
+        var m = sock.mss - (sock.timestampsEnabled ? 12 : 0)
+        if sock.options.userMSS > 0 { m = min(m, sock.options.userMSS) }
+        return max(m, 48)
+    }
+
+    /// Linux: `tcp_push()` → `__tcp_push_pending_frames()`.
+    func tcpPush(_ sock: TCPSocket, more: Bool = false, force: Bool = false) {
+        let mode: NagleMode = force || sock.options.noDelay && !sock.options.cork && !more ? .push
+            : (sock.options.cork || more ? .cork : .nagle)
+        tcpWriteXmit(sock, nagle: mode)
+    }
+
+    enum NagleMode { case nagle, cork, push }
+
+    // MARK: tcp_write_xmit
+
+    /// Sends what the windows allow from the write queue: for each buffer the congestion-window
+    /// test, the receive-window test and the Nagle test (Linux's, with Minshall's variant); each
+    /// sent buffer moves to the retransmit queue and a clone goes down the stack.
+    /// Linux: `tcp_write_xmit()`. Returns true if anything was sent.
+    @discardableResult
+    func tcpWriteXmit(_ sock: TCPSocket, nagle: NagleMode) -> Bool {
+        guard sock.state.isSynchronized || sock.state == .synSent || sock.state == .synReceived else { return false }
+        let mssNow = sendMSS(sock)
+        var sent = 0
+        if sock.packetsOut == 0 && sock.lastSendTime > 0 && sock.writeQueue.head != PacketSlab.none
+            && sock.state == .established {
+            // Linux: tcp_slow_start_after_idle_check() and CA_EVENT_TX_START.
+            let idle = now &- sock.lastSendTime
+            if tcpConfig.slowStartAfterIdle {
+                CongestionControl.restartWindow(window: &sock.window, idle: idle, rto: currentRTO(sock))
+            }
+            sock.congestion.onEvent(.transmitStart, window: &sock.window, now: now, lastSend: sock.lastSendTime)
+        }
+        while true {
+            let slot = sock.writeQueue.head
+            if slot == PacketSlab.none { break }
+            let m = tcpSlab.meta(at: slot)
+            let len = Int(m.tcpEndSeq &- m.tcpSeq)
+            tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
+            // Congestion window (Linux: tcp_cwnd_test).
+            if sock.inFlight >= sock.window.cwnd && m.tcpFlags & TCPFlag.fin == 0 { break }
+            // Receive window (Linux: tcp_snd_wnd_test).
+            let dataEnd = m.tcpFlags & TCPFlag.fin != 0 ? m.tcpEndSeq &- 1 : m.tcpEndSeq
+            if seqGT(dataEnd, sock.sndUna &+ sock.sndWnd) && m.tcpFlags & TCPFlag.syn == 0 {
+                if sock.packetsOut == 0 { armProbe0(sock) }
+                break
+            }
+            // Nagle (Linux: tcp_nagle_test / tcp_nagle_check with tcp_minshall_check).
+            let payload = tcpSlab.length(at: slot)
+            if payload < mssNow && m.tcpFlags & TCPFlag.fin == 0 && slot == sock.writeQueue.tail {
+                switch nagle {
+                case .push: break
+                case .cork: if sock.writeQueue.count == 1 { return sent > 0 }
+                case .nagle:
+                    let minshall = seqGT(sock.sndSml, sock.sndUna) && !seqGT(sock.sndSml, sock.sndNxt)
+                    if sock.packetsOut > 0 && minshall { return sent > 0 }
+                }
+            }
+            guard let b = tcpSlab.popFront(&sock.writeQueue) else { break }
+            tcpSlab.pushBack(b, onto: &sock.retransmitQueue)
+            let rslot = sock.retransmitQueue.tail
+            sock.packetsOut += 1
+            tcpTransmit(sock, slot: rslot)
+            sock.sndNxt = seqMax(sock.sndNxt, m.tcpEndSeq)
+            if payload < mssNow { sock.sndSml = m.tcpEndSeq }
+            sock.bytesSent &+= UInt64(len)
+            sent += 1
+        }
+        if sent > 0 {
+            sock.lastSendTime = now
+            armRetransmitTimer(sock)
+        }
+        return sent > 0
+    }
+
+    // MARK: tcp_transmit_skb
+
+    /// Transmits the segment in `slot` of the retransmit queue: a clone shares its data, the TCP
+    /// header and options are pushed into the clone's headroom, and the clone goes to IP.
+    /// Linux: `tcp_transmit_skb()` → `__tcp_transmit_skb()` → `ip_queue_xmit()`.
+    func tcpTransmit(_ sock: TCPSocket, slot: Int32) {
+        var c = tcpSlab.clone(at: slot)
+        tcpSlab.updateMeta(at: slot) { $0.timestamp = now }
+        tracer.record(c.meta.traceID, .tcpTransmitSkb, contexts.current, now)
+        let flags = c.meta.tcpFlags
+        buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags)
+        sock.segmentsOut &+= 1
+        _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+                        route: &sock.routeCache)
+    }
+
+    /// Pushes and fills the TCP header in front of `b`'s payload. Options: on SYN, Linux's
+    /// MSS / SACK-permitted / timestamps / window scale; otherwise timestamps and SACK blocks.
+    func buildTCPHeader(_ sock: TCPSocket, _ b: inout PacketBuffer, seq: UInt32, flags: UInt8) {
+        var opts = TCPOptions()
+        let syn = flags & TCPFlag.syn != 0
+        if syn {
+            opts.maximumSegmentSize = UInt16(sock.advertisedMSS)
+            if tcpConfig.sack && (sock.state == .synSent || sock.sackEnabled) { opts.sackPermitted = true }
+            if tcpConfig.timestamps && (sock.state == .synSent || sock.timestampsEnabled) {
+                opts.timestamp = TCPTimestamp(value: tcpTimestamp(), echo: sock.tsRecent)
+            }
+            if tcpConfig.windowScaling && (sock.state == .synSent || sock.windowScalingEnabled) {
+                opts.windowScale = sock.receiveWindowScale
+            }
+        } else {
+            if sock.timestampsEnabled { opts.timestamp = TCPTimestamp(value: tcpTimestamp(), echo: sock.tsRecent) }
+            if sock.sackEnabled { fillSACKBlocks(sock, &opts) }
+        }
+        let optLen = opts.encodedLength
+        let hl = 20 + optLen
+        let segLen = b.length + hl
+        let p = b.push(hl)
+        p.storeBytes(of: sock.localPort.bigEndian, as: UInt16.self)
+        p.storeBytes(of: sock.remotePort.bigEndian, toByteOffset: 2, as: UInt16.self)
+        p.storeBytes(of: seq.bigEndian, toByteOffset: 4, as: UInt32.self)
+        let ackFlag = flags & TCPFlag.ack != 0
+        p.storeBytes(of: (ackFlag ? sock.rcvNxt : 0).bigEndian, toByteOffset: 8, as: UInt32.self)
+        p.storeBytes(of: UInt8(hl / 4) << 4, toByteOffset: 12, as: UInt8.self)
+        p.storeBytes(of: flags, toByteOffset: 13, as: UInt8.self)
+        let win = syn ? UInt16(min(selectWindow(sock), 65535)) : UInt16(min(selectWindow(sock) >> UInt32(sock.receiveWindowScale), 65535))
+        p.storeBytes(of: win.bigEndian, toByteOffset: 14, as: UInt16.self)
+        p.storeBytes(of: UInt32(0), toByteOffset: 16, as: UInt32.self)
+        if optLen > 0 { _ = opts.emit(into: UnsafeMutableRawBufferPointer(start: p + 20, count: optLen)) }
+        var sum = InternetChecksum.pseudoHeaderSum(source: sock.localAddress, destination: sock.remoteAddress,
+                                                   protocol: IPProtocol.tcp, length: UInt16(segLen))
+        sum = InternetChecksum.sum(UnsafeRawBufferPointer(start: p, count: b.linearLength), initial: sum)
+        for i in 0..<b.fragmentCount { sum = InternetChecksum.sum(b.fragment(i), initial: sum) }
+        p.storeBytes(of: InternetChecksum.fold(sum).bigEndian, toByteOffset: 16, as: UInt16.self)
+        b.meta.transportOffset = 0
+        if ackFlag {
+            sock.ackPending = false
+            sock.segmentsSinceAck = 0
+            timers.cancel(sock.delayedAckTimer)
+        }
+        sock.dsack = nil
+    }
+
+    /// SACK blocks for the next segment: a D-SACK first if one is pending, then the out-of-order
+    /// runs, most recent first (RFC 2018, RFC 2883). Linux: `tcp_build_sack` / `selective_acks`.
+    func fillSACKBlocks(_ sock: TCPSocket, _ opts: inout TCPOptions) {
+        if let d = sock.dsack { _ = opts.sackBlocks.append(SACKBlock(left: d.0, right: d.1)) }
+        var slot = sock.outOfOrderQueue.head
+        var runStart: UInt32 = 0, runEnd: UInt32 = 0, have = false
+        var runs: (SACKBlock, SACKBlock, SACKBlock, SACKBlock) = (SACKBlock(left: 0, right: 0), SACKBlock(left: 0, right: 0), SACKBlock(left: 0, right: 0), SACKBlock(left: 0, right: 0))
+        var n = 0
+        while slot != PacketSlab.none {
+            let m = tcpSlab.meta(at: slot)
+            if have && m.tcpSeq == runEnd {
+                runEnd = m.tcpEndSeq
+            } else {
+                if have && n < 4 { withUnsafeMutableBytes(of: &runs) { $0.storeBytes(of: SACKBlock(left: runStart, right: runEnd), toByteOffset: n * MemoryLayout<SACKBlock>.stride, as: SACKBlock.self) }; n += 1 }
+                runStart = m.tcpSeq; runEnd = m.tcpEndSeq; have = true
+            }
+            slot = tcpSlab.next(slot)
+        }
+        if have && n < 4 { withUnsafeMutableBytes(of: &runs) { $0.storeBytes(of: SACKBlock(left: runStart, right: runEnd), toByteOffset: n * MemoryLayout<SACKBlock>.stride, as: SACKBlock.self) }; n += 1 }
+        // Most recent (highest) first, as the receiver reports the block holding the newest data first.
+        withUnsafeBytes(of: &runs) { r in
+            var i = n - 1
+            while i >= 0 {
+                _ = opts.sackBlocks.append(r.load(fromByteOffset: i * MemoryLayout<SACKBlock>.stride, as: SACKBlock.self))
+                i -= 1
+            }
+        }
+    }
+
+    /// The window to advertise, in bytes: free receive buffer space, never shrinking the right
+    /// edge already offered, and with silly-window avoidance (no small increases).
+    /// Linux: `tcp_select_window()` → `__tcp_select_window()`.
+    func selectWindow(_ sock: TCPSocket) -> UInt32 {
+        let space = max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes)
+        let mss = max(sock.rcvMSS, 536)
+        var free = UInt32(min(space, Int(UInt32(65535) << UInt32(sock.receiveWindowScale))))
+        // Receiver-side SWS avoidance (RFC 9293 §3.8.6.2.2): offer nothing rather than a sliver.
+        if free < UInt32(min(sock.receiveBufferSize / 4, mss)) { free = 0 }
+        // Never move the right edge left (RFC 9293: shrinking the window is discouraged).
+        let current = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
+        var window = free
+        if Int32(bitPattern: current) > 0 && window < current { window = current }
+        // Round to the scale so the advertised edge is exact.
+        let scale = UInt32(sock.receiveWindowScale)
+        window = (window >> scale) << scale
+        sock.rcvWnd = window
+        sock.rcvWup = sock.rcvNxt
+        return window
+    }
+
+    /// Sends a bare ACK now (Linux: `tcp_send_ack()`).
+    func tcpSendAck(_ sock: TCPSocket) {
+        guard var b = pool.allocate(size: 0, headroom: tcpHeadroom) else { drops.count(.poolExhausted); return }
+        let seq = sock.sndNxt
+        buildTCPHeader(sock, &b, seq: seq, flags: TCPFlag.ack)
+        sock.segmentsOut &+= 1
+        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+                        route: &sock.routeCache)
+    }
+
+    /// Queues a control segment that takes sequence space (SYN, FIN) and sends it.
+    /// Linux: `tcp_send_fin()`, `tcp_connect()`'s SYN.
+    func tcpQueueControl(_ sock: TCPSocket, flags: UInt8) {
+        if flags & TCPFlag.fin != 0, sock.writeQueue.tail != PacketSlab.none {
+            // Linux: the FIN rides on the last unsent segment.
+            tcpSlab.updateMeta(at: sock.writeQueue.tail) { m in
+                m.tcpFlags |= TCPFlag.fin
+                m.tcpEndSeq &+= 1
+            }
+            sock.writeSeq &+= 1
+            tcpPush(sock, force: true)
+            return
+        }
+        guard !tcpSlab.isFull, var b = pool.allocate(size: 0, headroom: tcpHeadroom) else {
+            drops.count(.poolExhausted); return
+        }
+        b.meta.tcpSeq = sock.writeSeq
+        b.meta.tcpEndSeq = sock.writeSeq &+ 1
+        b.meta.tcpFlags = flags
+        b.releaseHeader()
+        sock.writeSeq &+= 1
+        tcpSlab.pushBack(b, onto: &sock.writeQueue)
+        tcpPush(sock, force: true)
+    }
+
+    /// Sends a RST for a segment that has no connection (RFC 9293 §3.10.7.1; Linux: `tcp_v4_send_reset()`).
+    func tcpSendReset(to source: IPv4Address, port sourcePort: UInt16, from destination: IPv4Address, port destinationPort: UInt16,
+                      seq: UInt32, ack: UInt32?, window: UInt16 = 0) {
+        guard var b = pool.allocate(size: 0, headroom: tcpHeadroom) else { drops.count(.poolExhausted); return }
+        let p = b.push(20)
+        p.storeBytes(of: destinationPort.bigEndian, as: UInt16.self)
+        p.storeBytes(of: sourcePort.bigEndian, toByteOffset: 2, as: UInt16.self)
+        p.storeBytes(of: seq.bigEndian, toByteOffset: 4, as: UInt32.self)
+        p.storeBytes(of: (ack ?? 0).bigEndian, toByteOffset: 8, as: UInt32.self)
+        p.storeBytes(of: UInt8(5 << 4), toByteOffset: 12, as: UInt8.self)
+        p.storeBytes(of: TCPFlag.rst | (ack != nil ? TCPFlag.ack : 0), toByteOffset: 13, as: UInt8.self)
+        p.storeBytes(of: window.bigEndian, toByteOffset: 14, as: UInt16.self)
+        p.storeBytes(of: UInt32(0), toByteOffset: 16, as: UInt32.self)
+        let sum = InternetChecksum.sum(UnsafeRawBufferPointer(start: p, count: 20),
+                                       initial: InternetChecksum.pseudoHeaderSum(source: destination, destination: source, protocol: IPProtocol.tcp, length: 20))
+        p.storeBytes(of: InternetChecksum.fold(sum).bigEndian, toByteOffset: 16, as: UInt16.self)
+        tcpCounters.outRsts &+= 1
+        var cache = RouteCache()
+        _ = ipQueueXmitFrom(b, source: destination, destination: source, protocol: IPProtocol.tcp, route: &cache)
+    }
+
+    /// The TCP timestamp clock: milliseconds (Linux: `tcp_time_stamp_ms`, the `TS val` of 1 kHz).
+    @inline(__always)
+    func tcpTimestamp() -> UInt32 { UInt32(truncatingIfNeeded: (now / Time.millisecond) &+ tcpConfig.timestampOffset) }
+}

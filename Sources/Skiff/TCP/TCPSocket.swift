@@ -1,0 +1,208 @@
+import SkiffWire
+
+/// Scoreboard bits of a segment on the retransmit queue (Linux: `TCPCB_*`).
+enum SegmentMark {
+    static let sacked: UInt8 = 0x01
+    static let retransmitted: UInt8 = 0x02
+    static let lost: UInt8 = 0x04
+    static let everRetransmitted: UInt8 = 0x10
+}
+
+/// Which event the retransmit timer stands for (Linux: `ICSK_TIME_RETRANS`, `ICSK_TIME_PROBE0`,
+/// `ICSK_TIME_LOSS_PROBE`).
+enum PendingTimer { case none, rto, probe0, lossProbe }
+
+/// Per-connection TCP settings a user can change (socket options).
+public struct TCPOptionsState: Sendable {
+    /// TCP_NODELAY: Nagle off.
+    public var noDelay = false
+    /// TCP_CORK: hold partial segments until uncorked.
+    public var cork = false
+    /// TCP_MAXSEG: user MSS clamp (0 = none).
+    public var userMSS = 0
+    /// SO_KEEPALIVE and TCP_KEEPIDLE / KEEPINTVL / KEEPCNT (Linux defaults 7200 s, 75 s, 9).
+    public var keepalive = false
+    public var keepIdle: Nanoseconds = 7200 * Time.second
+    public var keepInterval: Nanoseconds = 75 * Time.second
+    public var keepCount = 9
+    /// TCP_USER_TIMEOUT (0 = off).
+    public var userTimeout: Nanoseconds = 0
+    /// TCP_NOTSENT_LOWAT (bytes; UInt32.max = off).
+    public var notSentLowat = Int(UInt32.max)
+    /// SO_LINGER: (on, seconds).
+    public var linger: (Bool, Int) = (false, 0)
+    /// SO_REUSEADDR / SO_REUSEPORT.
+    public var reuseAddress = false
+    public var reusePort = false
+    public init() {}
+}
+
+/// One TCP connection or listener (Linux: `struct tcp_sock` with its `inet_connection_sock`).
+///
+/// Data the application writes waits in `writeQueue` (Linux: `sk_write_queue`); once sent, the
+/// original buffer moves to `retransmitQueue` (Linux: `tcp_rtx_queue`) and stays there until
+/// acknowledged; a clone goes down the stack each time it is transmitted. Received in-order
+/// data waits in `receiveQueue` (Linux: `sk_receive_queue`), out-of-order data in
+/// `outOfOrderQueue` (Linux: `out_of_order_queue`), which feeds the SACK blocks we send.
+public final class TCPSocket {
+    public let handle: Int32
+    @exclusivity(unchecked) public internal(set) var state: TCPState = .closed
+    @exclusivity(unchecked) public internal(set) var localAddress = IPv4Address.any
+    @exclusivity(unchecked) public internal(set) var localPort: UInt16 = 0
+    @exclusivity(unchecked) public internal(set) var remoteAddress = IPv4Address.any
+    @exclusivity(unchecked) public internal(set) var remotePort: UInt16 = 0
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    @exclusivity(unchecked) var iss: UInt32 = 0
+    @exclusivity(unchecked) public internal(set) var sndUna: UInt32 = 0
+    @exclusivity(unchecked) public internal(set) var sndNxt: UInt32 = 0
+    /// Sequence number after the last byte the application wrote (Linux: `write_seq`).
+    @exclusivity(unchecked) var writeSeq: UInt32 = 0
+    /// Peer's receive window in bytes, already scaled (Linux: `snd_wnd`).
+    @exclusivity(unchecked) public internal(set) var sndWnd: UInt32 = 0
+    @exclusivity(unchecked) var sndWl1: UInt32 = 0
+    @exclusivity(unchecked) var sndWl2: UInt32 = 0
+    /// Largest window the peer ever offered (Linux: `max_window`).
+    @exclusivity(unchecked) var maxWindow: UInt32 = 0
+    /// End of the last small segment sent, for Minshall's Nagle (Linux: `snd_sml`).
+    @exclusivity(unchecked) var sndSml: UInt32 = 0
+
+    // Receive sequence space.
+    @exclusivity(unchecked) var irs: UInt32 = 0
+    @exclusivity(unchecked) public internal(set) var rcvNxt: UInt32 = 0
+    /// Window we last advertised, in bytes (Linux: `rcv_wnd`), from `rcvWup`.
+    @exclusivity(unchecked) var rcvWnd: UInt32 = 0
+    /// `rcv_nxt` when the window was last advertised (Linux: `rcv_wup`).
+    @exclusivity(unchecked) var rcvWup: UInt32 = 0
+    /// Bytes the application has read (Linux: `copied_seq`).
+    @exclusivity(unchecked) var copiedSeq: UInt32 = 0
+
+    // Negotiated options.
+    /// Our MSS on the wire (payload bytes per segment, options not subtracted) (Linux: `mss_cache` before options).
+    @exclusivity(unchecked) public internal(set) var mss: Int = 536
+    /// MSS we advertise (Linux: `advmss`).
+    @exclusivity(unchecked) var advertisedMSS = 1460
+    @exclusivity(unchecked) public internal(set) var sendWindowScale: UInt8 = 0
+    @exclusivity(unchecked) public internal(set) var receiveWindowScale: UInt8 = 0
+    @exclusivity(unchecked) public internal(set) var timestampsEnabled = false
+    @exclusivity(unchecked) public internal(set) var sackEnabled = false
+    @exclusivity(unchecked) var windowScalingEnabled = false
+    /// Peer's most recent timestamp (Linux: `ts_recent`) and when it was stored.
+    @exclusivity(unchecked) var tsRecent: UInt32 = 0
+    @exclusivity(unchecked) var tsRecentStamp: Nanoseconds = 0
+
+    // Queues (lists in the stack's TCP slab).
+    var writeQueue = PacketList()
+    var retransmitQueue = PacketList()
+    var receiveQueue = PacketList()
+    var outOfOrderQueue = PacketList()
+    /// Offset already read into the head of `receiveQueue`.
+    @exclusivity(unchecked) var receiveHeadOffset = 0
+
+    // Congestion control and loss recovery.
+    @exclusivity(unchecked) public internal(set) var congestion: CongestionControl = .init(.cubic)
+    @exclusivity(unchecked) public internal(set) var window = CongestionWindow()
+    @exclusivity(unchecked) public internal(set) var rtt = RTTEstimator()
+    @exclusivity(unchecked) public internal(set) var caState: TCPCAState = .open
+    @exclusivity(unchecked) var dupAcks = 0
+    /// Recovery point (Linux: `high_seq`).
+    @exclusivity(unchecked) var highSeq: UInt32 = 0
+    @exclusivity(unchecked) var priorCwnd: UInt32 = 0
+    @exclusivity(unchecked) var priorSSThresh: UInt32 = 0
+    /// PRR state (RFC 6937): delivered and sent since recovery started.
+    @exclusivity(unchecked) var prrDelivered: UInt32 = 0
+    @exclusivity(unchecked) var prrOut: UInt32 = 0
+    @exclusivity(unchecked) var recoverFS: UInt32 = 0
+    /// Segments SACKed, marked lost, retransmitted and still out (Linux: `sacked_out`, `lost_out`, `retrans_out`).
+    @exclusivity(unchecked) public internal(set) var sackedOut: UInt32 = 0
+    @exclusivity(unchecked) public internal(set) var lostOut: UInt32 = 0
+    @exclusivity(unchecked) public internal(set) var retransOut: UInt32 = 0
+    /// Segments on the retransmit queue (Linux: `packets_out`).
+    @exclusivity(unchecked) public internal(set) var packetsOut: UInt32 = 0
+    /// Consecutive RTO expirations (Linux: `icsk_retransmits`) and the total retransmissions.
+    @exclusivity(unchecked) public internal(set) var backoffCount = 0
+    @exclusivity(unchecked) public internal(set) var totalRetransmits: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var fastRetransmits: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var timeouts: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var tailLossProbes: UInt64 = 0
+    /// When the first unacknowledged segment was first sent without progress (for user timeout).
+    @exclusivity(unchecked) var retransmitStamp: Nanoseconds = 0
+    /// RACK (RFC 8985): the most recent delivered segment's send time and end sequence.
+    @exclusivity(unchecked) var rackTime: Nanoseconds = 0
+    @exclusivity(unchecked) var rackEndSeq: UInt32 = 0
+    @exclusivity(unchecked) var rackRTT: Nanoseconds = 0
+    @exclusivity(unchecked) var lastSendTime: Nanoseconds = 0
+    @exclusivity(unchecked) var lastReceiveTime: Nanoseconds = 0
+    /// Sequence of a pending TLP probe (Linux: `tlp_high_seq`); 0 = none.
+    @exclusivity(unchecked) var tlpHighSeq: UInt32 = 0
+    /// D-SACK block to send with the next ACK (RFC 2883).
+    @exclusivity(unchecked) var dsack: (UInt32, UInt32)? = nil
+
+    // Delayed ACK (Linux: `icsk_ack`).
+    @exclusivity(unchecked) var ackPending = false
+    @exclusivity(unchecked) var quickAcks = 16
+    @exclusivity(unchecked) var segmentsSinceAck = 0
+    /// Largest segment received (Linux: `rcv_mss`).
+    @exclusivity(unchecked) var rcvMSS = 536
+
+    // Buffers.
+    @exclusivity(unchecked) public var sendBufferSize = 262_144 * 2
+    @exclusivity(unchecked) public var receiveBufferSize = 131_072 * 2
+    @exclusivity(unchecked) var receiveQueueBytes = 0
+    @exclusivity(unchecked) var outOfOrderBytes = 0
+    /// Bytes on write and retransmit queues (Linux: `sk_wmem_queued`).
+    @exclusivity(unchecked) var queuedBytes = 0
+
+    // Timers.
+    /// What the retransmit timer is armed for (Linux: `icsk_pending`).
+    @exclusivity(unchecked) var pendingTimer: PendingTimer = .none
+    /// Keepalive probes sent without an answer (Linux: `icsk_probes_out`).
+    @exclusivity(unchecked) var probesOut = 0
+    var retransmitTimer: TimerID
+    var delayedAckTimer: TimerID
+    var keepaliveTimer: TimerID
+
+    // Socket.
+    @exclusivity(unchecked) public var options = TCPOptionsState()
+    /// Pending error (Linux: `sk_err`, SO_ERROR).
+    @exclusivity(unchecked) public internal(set) var pendingError: Errno?
+    @exclusivity(unchecked) var shutdownRead = false
+    @exclusivity(unchecked) var shutdownWrite = false
+    /// Closed by the application (an orphan while it finishes).
+    @exclusivity(unchecked) var orphaned = false
+    @exclusivity(unchecked) var finSent = false
+    @exclusivity(unchecked) var finReceived = false
+    @exclusivity(unchecked) var bound = false
+    var routeCache = RouteCache()
+
+    // Listener.
+    @exclusivity(unchecked) var backlog = 0
+    var acceptQueue: [Int32] = []
+    @exclusivity(unchecked) var synQueueLength = 0
+    /// For a child: the listener it will be accepted from.
+    @exclusivity(unchecked) var parent: Int32 = -1
+
+    // Counters (as `ss -ti` shows).
+    @exclusivity(unchecked) public internal(set) var bytesSent: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var bytesAcked: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var bytesReceived: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var segmentsOut: UInt64 = 0
+    @exclusivity(unchecked) public internal(set) var segmentsIn: UInt64 = 0
+
+    init(handle: Int32, timers: inout TimerQueue<StackTimer>) {
+        self.handle = handle
+        retransmitTimer = timers.makeTimer(.tcp(handle: handle, kind: .retransmit))
+        delayedAckTimer = timers.makeTimer(.tcp(handle: handle, kind: .delayedAck))
+        keepaliveTimer = timers.makeTimer(.tcp(handle: handle, kind: .keepalive))
+    }
+
+    /// Segments in flight (Linux: `tcp_packets_in_flight`: out − (sacked + lost) + retrans).
+    @inline(__always)
+    var inFlight: UInt32 {
+        let leftOut = sackedOut + lostOut
+        return (packetsOut > leftOut ? packetsOut - leftOut : 0) + retransOut
+    }
+
+    /// Bytes written but not yet sent.
+    var unsentBytes: Int { Int(writeSeq &- sndNxt) }
+}

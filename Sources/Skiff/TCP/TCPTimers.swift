@@ -1,0 +1,199 @@
+import SkiffWire
+
+extension NetworkStack {
+    /// Arms the retransmit timer for what is outstanding: a tail loss probe (RFC 8985 §7) when
+    /// the connection is in Open state with SACK, else the RTO (RFC 6298) with its backoff.
+    /// Linux: `tcp_rearm_rto()` / `tcp_schedule_loss_probe()`.
+    func armRetransmitTimer(_ sock: TCPSocket, restart: Bool = false) {
+        if sock.packetsOut == 0 { timers.cancel(sock.retransmitTimer); sock.pendingTimer = .none; return }
+        if !restart && timers.isArmed(sock.retransmitTimer) && sock.pendingTimer != .probe0 { return }
+        let rto = currentRTO(sock)
+        if tcpConfig.tailLossProbe && sock.sackEnabled && sock.caState == .open && sock.tlpHighSeq == 0
+            && sock.state == .established, let srtt = sock.rtt.srtt {
+            var pto = 2 * srtt
+            if sock.packetsOut == 1 { pto = max(pto, srtt + srtt / 2 + 200 * Time.millisecond) }
+            pto = max(pto, 10 * Time.millisecond)
+            if pto < rto {
+                sock.pendingTimer = .lossProbe
+                timers.arm(sock.retransmitTimer, at: now &+ pto)
+                return
+            }
+        }
+        sock.pendingTimer = .rto
+        timers.arm(sock.retransmitTimer, at: now &+ rto)
+    }
+
+    /// RTO with exponential backoff, capped at 120 s (Linux: `inet_csk_rto_backoff`).
+    func currentRTO(_ sock: TCPSocket) -> Nanoseconds { sock.rtt.rto }
+
+    /// Arms the zero-window probe timer (Linux: `tcp_check_probe_timer` / `ICSK_TIME_PROBE0`).
+    func armProbe0(_ sock: TCPSocket) {
+        if sock.pendingTimer == .probe0 && timers.isArmed(sock.retransmitTimer) { return }
+        sock.pendingTimer = .probe0
+        timers.arm(sock.retransmitTimer, at: now &+ max(currentRTO(sock), 200 * Time.millisecond))
+    }
+
+    /// Dispatches a TCP timer. Linux: `tcp_write_timer_handler()`, `tcp_delack_timer_handler()`,
+    /// `tcp_keepalive_timer()`.
+    func tcpTimer(handle: Int32, kind: TCPTimerKind) {
+        guard let sock = tcpSocket(handle) else { return }
+        switch kind {
+        case .retransmit:
+            switch sock.pendingTimer {
+            case .rto: tcpRetransmitTimer(sock)
+            case .lossProbe: tcpLossProbe(sock)
+            case .probe0: tcpProbeTimer(sock)
+            case .none: break
+            }
+        case .delayedAck:
+            if sock.ackPending && sock.state.isSynchronized {
+                tcpCounters.delayedAcks &+= 1
+                tcpSendAck(sock)
+            }
+        case .keepalive:
+            tcpKeepaliveTimer(sock)
+        }
+    }
+
+    /// The RTO fired: back off, enter Loss (cwnd 1, everything not SACKed marked lost), and
+    /// retransmit the first segment; give up after the retry limits with ETIMEDOUT.
+    /// Linux: `tcp_retransmit_timer()` → `tcp_enter_loss()`.
+    func tcpRetransmitTimer(_ sock: TCPSocket) {
+        sock.pendingTimer = .none
+        guard sock.packetsOut > 0 else { return }
+        let limit: Int
+        switch sock.state {
+        case .synSent: limit = tcpConfig.synRetries
+        case .synReceived: limit = tcpConfig.synAckRetries
+        default: limit = sock.orphaned ? tcpConfig.orphanRetries : tcpConfig.retries2
+        }
+        let userTimedOut = sock.options.userTimeout > 0 && sock.retransmitStamp > 0
+            && now &- sock.retransmitStamp >= sock.options.userTimeout
+        if sock.backoffCount >= limit || userTimedOut {
+            if sock.state == .synSent { tcpCounters.attemptFails &+= 1 }
+            if sock.state == .synReceived, sock.parent >= 0, let l = tcpSocket(sock.parent) {
+                l.synQueueLength = max(0, l.synQueueLength - 1)
+                destroyTCPSocket(sock)
+                return
+            }
+            sock.pendingError = .ETIMEDOUT
+            tcpDone(sock)
+            return
+        }
+        sock.timeouts &+= 1
+        tcpCounters.timeouts &+= 1
+        if sock.state.isSynchronized {
+            if sock.caState != .loss {
+                sock.priorCwnd = sock.window.cwnd
+                sock.priorSSThresh = sock.window.ssthresh
+            }
+            sock.congestion.onEvent(.retransmitTimeout, window: &sock.window, now: now, sndNxt: sock.sndNxt,
+                                    repeatedTimeout: sock.caState == .loss)
+            sock.window.cwnd = 1
+            sock.caState = .loss
+            sock.highSeq = sock.sndNxt
+            sock.dupAcks = 0
+            sock.tlpHighSeq = 0
+            // Everything not SACKed is presumed lost (Linux: tcp_enter_loss → tcp_mark_skb_lost).
+            var slot = sock.retransmitQueue.head
+            while slot != PacketSlab.none {
+                let m = tcpSlab.meta(at: slot)
+                if m.tcpSacked & SegmentMark.sacked == 0 {
+                    if m.tcpSacked & SegmentMark.retransmitted != 0 {
+                        sock.retransOut -= 1
+                        tcpSlab.updateMeta(at: slot) { $0.tcpSacked &= ~SegmentMark.retransmitted }
+                    }
+                    if m.tcpSacked & SegmentMark.lost == 0 {
+                        tcpSlab.updateMeta(at: slot) { $0.tcpSacked |= SegmentMark.lost }
+                        sock.lostOut += 1
+                    }
+                }
+                slot = tcpSlab.next(slot)
+            }
+            tcpXmitRetransmitQueue(sock)
+        } else {
+            tcpRetransmitHead(sock)
+        }
+        sock.backoffCount += 1
+        sock.rtt.backoff()
+        sock.pendingTimer = .rto
+        timers.arm(sock.retransmitTimer, at: now &+ currentRTO(sock))
+    }
+
+    /// Tail loss probe: send one new segment if the windows allow, else retransmit the last
+    /// one, so a lost tail is repaired by SACK rather than an RTO. Linux: `tcp_send_loss_probe()`.
+    func tcpLossProbe(_ sock: TCPSocket) {
+        sock.pendingTimer = .none
+        guard sock.packetsOut > 0, sock.state.isSynchronized else { return }
+        sock.tailLossProbes &+= 1
+        tcpCounters.lossProbes &+= 1
+        let before = sock.sndNxt
+        if sock.writeQueue.head != PacketSlab.none {
+            let savedCwnd = sock.window.cwnd
+            sock.window.cwnd = max(sock.window.cwnd, sock.inFlight + 1)
+            tcpWriteXmit(sock, nagle: .push)
+            sock.window.cwnd = savedCwnd
+        }
+        if sock.sndNxt == before, sock.retransmitQueue.tail != PacketSlab.none {
+            retransmitSegment(sock, slot: sock.retransmitQueue.tail)
+        }
+        sock.tlpHighSeq = sock.sndNxt
+        sock.pendingTimer = .rto
+        timers.arm(sock.retransmitTimer, at: now &+ currentRTO(sock))
+    }
+
+    /// Zero-window probe: a segment one byte below `snd_una` makes the peer answer with its
+    /// window (Linux: `tcp_probe_timer()` → `tcp_write_wakeup()` → `tcp_xmit_probe_skb()`).
+    func tcpProbeTimer(_ sock: TCPSocket) {
+        sock.pendingTimer = .none
+        guard sock.state.isSynchronized, sock.writeQueue.head != PacketSlab.none, sock.packetsOut == 0 else { return }
+        if sock.sndWnd > 0 { tcpPush(sock); return }
+        if sock.backoffCount >= (sock.orphaned ? tcpConfig.orphanRetries : tcpConfig.retries2) {
+            sock.pendingError = .ETIMEDOUT
+            tcpDone(sock)
+            return
+        }
+        tcpCounters.zeroWindowProbes &+= 1
+        sendProbe(sock)
+        sock.backoffCount += 1
+        sock.pendingTimer = .probe0
+        timers.arm(sock.retransmitTimer, at: now &+ max(currentRTO(sock), 200 * Time.millisecond))
+    }
+
+    /// A bare ACK with `seq = snd_una - 1`, which the peer must answer (keepalive and window probes).
+    func sendProbe(_ sock: TCPSocket) {
+        guard var b = pool.allocate(size: 0, headroom: tcpHeadroom) else { return }
+        buildTCPHeader(sock, &b, seq: sock.sndUna &- 1, flags: TCPFlag.ack)
+        sock.segmentsOut &+= 1
+        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+                        route: &sock.routeCache)
+    }
+
+    /// The socket timer: TIME-WAIT and orphaned FIN-WAIT-2 expiry, and keepalive probes.
+    /// Linux: `tcp_keepalive_timer()`, `inet_twsk` expiry.
+    func tcpKeepaliveTimer(_ sock: TCPSocket) {
+        switch sock.state {
+        case .timeWait:
+            destroyTCPSocket(sock)
+        case .finWait2 where sock.orphaned:
+            destroyTCPSocket(sock)
+        case .established, .closeWait, .finWait1, .finWait2:
+            guard sock.options.keepalive else { return }
+            let idle = now &- max(sock.lastReceiveTime, sock.lastSendTime)
+            if idle < sock.options.keepIdle && sock.probesOut == 0 {
+                timers.arm(sock.keepaliveTimer, at: now &+ (sock.options.keepIdle - idle))
+                return
+            }
+            if sock.probesOut >= sock.options.keepCount {
+                sock.pendingError = .ETIMEDOUT
+                tcpDone(sock)
+                return
+            }
+            sock.probesOut += 1
+            sendProbe(sock)
+            timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepInterval)
+        default:
+            break
+        }
+    }
+}
