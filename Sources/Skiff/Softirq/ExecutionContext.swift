@@ -21,6 +21,8 @@ public enum ExecutionContext: Int, CaseIterable, Sendable {
 /// Entering a context charges the time since the last switch to the context being left, so
 /// nested contexts (a softirq run at the end of a system call, an interrupt inside a softirq)
 /// are accounted to the innermost one, as Linux's `irqtime_account_irq` does.
+public enum AccountingClock: Sendable { case threadCPU, monotonic }
+
 public struct ContextAccounting: Sendable {
     /// CPU nanoseconds by context.
     public private(set) var cpu: [Nanoseconds] = [0, 0, 0]
@@ -28,6 +30,10 @@ public struct ContextAccounting: Sendable {
     public private(set) var entries: [UInt64] = [0, 0, 0]
     /// Set false to skip the clock reads (benchmarks of a single stage).
     public var enabled = true
+    /// Which clock measures the time: the thread's CPU clock (exact CPU time, but a system call
+    /// per switch) or the monotonic clock through the vDSO (cheap; equal to CPU time while the
+    /// thread is not preempted, as in a simulation pinned to one core).
+    public var clock: AccountingClock = .threadCPU
 
     private var stack: [ExecutionContext] = []
     private var last: Nanoseconds = 0
@@ -40,7 +46,7 @@ public struct ContextAccounting: Sendable {
     public mutating func enter(_ c: ExecutionContext) {
         entries[c.rawValue] &+= 1
         if enabled {
-            let t = threadCPUTime()
+            let t = clock == .threadCPU ? threadCPUTime() : MonotonicClock.read()
             if let top = stack.last { cpu[top.rawValue] &+= t &- last }
             last = t
         }
@@ -50,7 +56,7 @@ public struct ContextAccounting: Sendable {
     public mutating func leave() {
         guard let top = stack.popLast() else { return }
         if enabled {
-            let t = threadCPUTime()
+            let t = clock == .threadCPU ? threadCPUTime() : MonotonicClock.read()
             cpu[top.rawValue] &+= t &- last
             last = t
         }

@@ -225,7 +225,8 @@ public struct Cubic: Sendable, Equatable {
                 }
             }
             // Aim at the window one minimum RTT from now.
-            let t = Double(now - epochStart! + delayMin) / Double(Time.second)
+            let epoch = epochStart ?? now
+            let t = Double((now >= epoch ? now - epoch : 0) + delayMin) / Double(Time.second)
             let offs = t < k ? k - t : t - k
             let rise = configuration.c * offs * offs * offs
             let delta = rise < 4e9 ? Int64(rise) : Int64(4e9)
@@ -284,7 +285,7 @@ public struct Cubic: Sendable, Equatable {
         if configuration.hystartAckTrain, s.now >= lastAck, s.now - lastAck <= configuration.hystartAckDelta {
             lastAck = s.now
             let threshold = configuration.pacing ? delayMin : delayMin / 2
-            if s.now - roundStart > threshold {
+            if s.now >= roundStart, s.now - roundStart > threshold {
                 hystartFound = true
                 window.ssthresh = window.cwnd
             }
