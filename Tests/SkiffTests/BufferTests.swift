@@ -43,18 +43,18 @@ import Testing
             #expect(b.pull(15) == false)
             #expect(b.pull(-1) == false)
             #expect(b.length == 14 && b.headroom == 28)
-            #expect(b.pull(4))
+            #expect(b.pull(4) == true)
             #expect(Array(b.bytes) == Array(0..<10))
             // Trim only shortens.
             #expect(b.trim(to: 11) == false)
             #expect(b.trim(to: -1) == false)
-            #expect(b.trim(to: 6))
+            #expect(b.trim(to: 6) == true)
             #expect(Array(b.bytes) == Array(0..<6))
             #expect(b.tailroom == room - 32 - 6)
-            #expect(b.pull(6))
+            #expect(b.pull(6) == true)
             #expect(b.length == 0)
             #expect(b.pull(1) == false)
-            #expect(b.pull(0))
+            #expect(b.pull(0) == true)
             #expect(pool.statistics.inUse == 1)
         }
         #expect(pool.statistics.inUse == 0)
@@ -67,7 +67,7 @@ import Testing
             var a = pool.allocate(size: 64)!
             Self.fill(&a, Array(repeating: 7, count: 64))
             a.meta.mark = 42
-            #expect(!a.isShared)
+            #expect(a.isShared == false)
             do {
                 var c = a.clone()
                 #expect(a.isShared && c.isShared)
@@ -79,10 +79,10 @@ import Testing
                 c.meta.mark = 1
                 #expect(a.meta.mark == 42)
                 // Pulling on the clone moves only the clone's view.
-                #expect(c.pull(10))
+                #expect(c.pull(10) == true)
                 #expect(c.length == 54 && a.length == 64)
             }
-            #expect(!a.isShared)
+            #expect(a.isShared == false)
             #expect(pool.statistics.inUse == 1)
         }
         #expect(pool.statistics.inUse == 0)
@@ -97,10 +97,10 @@ import Testing
             Self.fill(&original, Array(repeating: 1, count: 100))
             original.releaseHeader()
             var clone = original.clone()
-            #expect(clone.isShared)
-            #expect(!clone.isHeaderShared)
-            #expect(original.isHeaderShared)
-            #expect(clone.makeHeaderWritable(headroom: 64))
+            #expect(clone.isShared == true)
+            #expect(clone.isHeaderShared == false)
+            #expect(original.isHeaderShared == true)
+            #expect(clone.makeHeaderWritable(headroom: 64) == true)
             let p = clone.push(20)
             for i in 0..<20 { (p + i).storeBytes(of: 0x45, as: UInt8.self) }
             #expect(pool.ledger.bytes(.headerCopy) == 0)
@@ -111,13 +111,13 @@ import Testing
             #expect(Array(original.bytes) == Array(repeating: 1, count: 100))
             // A second header writer (a clone that did not get the promise) must copy.
             var second = original.clone()
-            #expect(second.isHeaderShared)
-            #expect(second.makeHeaderWritable(headroom: 64))
+            #expect(second.isHeaderShared == true)
+            #expect(second.makeHeaderWritable(headroom: 64) == true)
             #expect(pool.ledger.bytes(.headerCopy) == 100)
             #expect(pool.statistics.inUse == 2)
             _ = consume second
             _ = consume clone
-            #expect(!original.isShared)
+            #expect(original.isShared == false)
         }
         #expect(pool.statistics.inUse == 0)
     }
@@ -129,7 +129,7 @@ import Testing
             Self.fill(&a, Array(0..<100))
             var c = a.clone()
             #expect(c.isHeaderShared && a.isHeaderShared)
-            #expect(c.makeHeaderWritable(headroom: 96))
+            #expect(c.makeHeaderWritable(headroom: 96) == true)
             #expect(pool.ledger.bytes(.headerCopy) == 100)
             #expect(pool.ledger.operations(.headerCopy) == 1)
             #expect(!a.isShared && !c.isShared)
@@ -142,12 +142,12 @@ import Testing
             #expect(Array(c.bytes) == [0xFF, 0xFF] + Array(0..<100))
             #expect(Array(a.bytes) == Array(0..<100))
             // A private header with room needs nothing.
-            #expect(a.makeHeaderWritable(headroom: 64))
+            #expect(a.makeHeaderWritable(headroom: 64) == true)
             #expect(pool.ledger.operations(.headerCopy) == 1)
             // Too little headroom on a private buffer: copied to make room.
             var small = pool.allocate(size: 10, headroom: 8)!
             Self.fill(&small, Array(repeating: 3, count: 10))
-            #expect(small.makeHeaderWritable(headroom: 64))
+            #expect(small.makeHeaderWritable(headroom: 64) == true)
             #expect(small.headroom >= 64)
             #expect(Array(small.bytes) == Array(repeating: 3, count: 10))
             #expect(pool.ledger.bytes(.headerCopy) == 110)
@@ -165,8 +165,8 @@ import Testing
                 Self.fill(&f1, Array(100..<200))
                 var f2 = pool.allocate(size: 50)!
                 Self.fill(&f2, Array(200..<250))
-                #expect(head.addFragment(f1))
-                #expect(head.addFragment(f2))
+                #expect(head.addFragment(f1) == true)
+                #expect(head.addFragment(f2) == true)
                 // Adding shares the block: no bytes were copied.
                 #expect(pool.ledger.totalBytes == 0)
                 #expect(f1.isShared && f2.isShared)
@@ -191,7 +191,7 @@ import Testing
             #expect(head.trim(to: 10) == false)
             #expect(head.length == 190)
             // Linearize: one copy of everything, counted.
-            #expect(head.linearize())
+            #expect(head.linearize() == true)
             #expect(head.fragmentCount == 0 && head.linearLength == 190)
             #expect(Array(head.bytes) == Array(0..<40) + Array(100..<200) + Array(200..<250))
             #expect(pool.ledger.bytes(.linearize) == 190)
@@ -209,7 +209,7 @@ import Testing
             Self.fill(&head, Array(repeating: 0, count: 16))
             var piece = pool.allocate(size: 4)!
             Self.fill(&piece, [1, 2, 3, 4])
-            for _ in 0..<DataBlock.maxFragments { #expect(head.addFragment(piece)) }
+            for _ in 0..<DataBlock.maxFragments { #expect(head.addFragment(piece) == true) }
             // The table is full.
             #expect(head.addFragment(piece) == false)
             #expect(head.fragmentCount == DataBlock.maxFragments)
@@ -248,7 +248,7 @@ import Testing
             #expect(pool.statistics.capacity == 4 && pool.statistics.grows == 4)
             _ = consume b1
             #expect(pool.statistics.inUse == 3)
-            #expect(Self.got(pool.allocate(size: 100)))
+            #expect(Self.got(pool.allocate(size: 100)) == true)
             #expect(pool.statistics.grows == 4)
             _ = consume b2; _ = consume b3; _ = consume b4
         }

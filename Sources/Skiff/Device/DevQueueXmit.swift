@@ -75,6 +75,9 @@ extension NetworkStack {
         var quota = devTxWeight
         while quota > 0 && !txq.stopped {
             guard let b = txq.qdisc.dequeue(now: now) else {
+                // The previous packet went with `more` (the qdisc was not empty), but a shaper
+                // held the next one back or CoDel dropped it: ring the doorbell now.
+                driverFlush(txq, device: dev)
                 if let t = txq.qdisc.nextDequeueTime, let w = txq.watchdog { timers.arm(w, at: t) }
                 return
             }
@@ -85,6 +88,8 @@ extension NetworkStack {
             let more = quota > 0 && !txq.qdisc.isEmpty
             if let back = devHardStartXmit(b, device: dev, queue: txq, more: more) {
                 txq.qdisc.requeue(back)
+                // Frames already on the ring with `more` must not wait for this one.
+                driverFlush(txq, device: dev)
                 return
             }
         }

@@ -27,7 +27,13 @@ extension NetworkStack {
         let mss = Int(buffer.meta.gsoSize)
         let payload = buffer.length - headers
         let segments = (payload + mss - 1) / mss
-        if txq.ring.unused < segments + 2 + NetworkStack.descriptorsNeeded {
+        // One pass puts at most what an empty ring holds (keeping the driver's reserve); a packet
+        // with more segments goes in parts, the unsent tail handed back as a smaller GSO packet
+        // to be requeued (Linux requeues the unsent rest of the segment list). Otherwise it
+        // would wait for room that never comes and stall the queue for good.
+        let reserve = 2 + NetworkStack.descriptorsNeeded
+        let sendNow = min(segments, max(1, txq.ring.size - 1 - reserve))
+        if txq.ring.unused < sendNow + min(reserve, txq.ring.size - 1 - sendNow) {
             stopQueue(txq)
             return buffer
         }
@@ -37,9 +43,30 @@ extension NetworkStack {
         let baseSeq = proto == IPProtocol.tcp ? UInt32(b[l2 + ihl + 4]) << 24 | UInt32(b[l2 + ihl + 5]) << 16
             | UInt32(b[l2 + ihl + 6]) << 8 | UInt32(b[l2 + ihl + 7]) : 0
         let flags = proto == IPProtocol.tcp ? b[l2 + ihl + 13] : 0
+        var rest: PacketBuffer? = nil
+        if sendNow < segments {
+            let restOff = sendNow * mss, restLen = payload - restOff
+            guard var r = buffer.allocateSibling(size: headers + restLen) else {
+                drops.count(.poolExhausted); dev.stats.txDropped &+= 1; return nil
+            }
+            let p = r.put(headers + restLen)
+            buffer.copyBytes(to: p, offset: 0, count: headers)
+            buffer.copyBytes(to: p + headers, offset: headers + restOff, count: restLen)
+            r.recordCopy(.segmentation, bytes: headers + restLen)
+            // The rest continues the numbering: IP identification, TCP sequence; CWR stays first.
+            (p + l2).storeBytes(of: UInt16(ihl + l4 + restLen).bigEndian, toByteOffset: 2, as: UInt16.self)
+            (p + l2).storeBytes(of: (baseID &+ UInt16(truncatingIfNeeded: sendNow)).bigEndian, toByteOffset: 4, as: UInt16.self)
+            if proto == IPProtocol.tcp {
+                (p + l2 + ihl).storeBytes(of: (baseSeq &+ UInt32(restOff)).bigEndian, toByteOffset: 4, as: UInt32.self)
+                (p + l2 + ihl).storeBytes(of: flags & ~0x80, toByteOffset: 13, as: UInt8.self)
+            }
+            r.meta = buffer.meta
+            r.meta.traceID = 0
+            rest = .some(r)
+        }
         var off = 0
         var n = 0
-        while off < payload {
+        while off < payload && n < sendNow {
             let chunk = min(mss, payload - off)
             guard var s = buffer.allocateSibling(size: headers + chunk) else {
                 drops.count(.poolExhausted); return nil
@@ -81,10 +108,17 @@ extension NetworkStack {
             off += chunk
             n += 1
             if !taps.isEmpty { for tap in taps { tap.capture(s, device: dev, direction: .transmit, now: now) } }
-            if let back = driverXmit(s, device: dev, queue: txq, more: more || !last) {
+            // The last segment of this pass rings the doorbell when a rest is handed back.
+            let moreNow = n < sendNow || (sendNow == segments && more)
+            if let back = driverXmit(s, device: dev, queue: txq, more: moreNow) {
                 // Cannot happen after the room check above; count it rather than trap.
                 drops.count(.qdisc); _ = consume back
             }
+        }
+        if let r = rest {
+            // Wake (and run the qdisc again) once the ring has drained.
+            stopQueue(txq)
+            return r
         }
         return nil
     }

@@ -67,6 +67,20 @@ extension NetworkStack {
         return nil
     }
 
+    /// Rings the doorbell for frames put on the ring with `more` when no frame followed them
+    /// (the next dequeue came back empty, or the driver refused it). Linux never needs this:
+    /// `xmit_more` is set only while a dequeued packet is in hand.
+    @inline(__always)
+    func driverFlush(_ txq: TxQueue, device dev: NetDevice) {
+        let ring = txq.ring
+        guard ring.tailRegister != ring.nextToUse else { return }
+        ring.tailRegister = ring.nextToUse
+        ring.doorbells &+= 1
+        contexts.enter(.hardirq)
+        dev.nic.txDoorbell(queue: txq.index, now: now)
+        contexts.leave()
+    }
+
     /// Linux: `netif_stop_subqueue()`.
     @inline(__always)
     func stopQueue(_ txq: TxQueue) {
@@ -106,7 +120,9 @@ extension NetworkStack {
             cleaned += 1
         }
         ring.nextToClean = i
-        if txq.stopped && ring.unused >= NetworkStack.txWakeThreshold {
+        // A ring smaller than the threshold (Linux igb refuses such rings) wakes once it is
+        // clean; otherwise its queue would never wake.
+        if txq.stopped && ring.unused >= min(NetworkStack.txWakeThreshold, ring.size - 1) {
             txq.stopped = false
             ring.wakes &+= 1
             // Linux: netif_wake_subqueue() → __netif_schedule(): the qdisc runs again in NET_TX.

@@ -52,6 +52,10 @@ extension NetworkStack {
             // Linux: icmp_echo() → icmp_reply(). Broadcast pings are ignored by default
             // (icmp_echo_ignore_broadcasts = 1).
             guard isLocalAddress(destination) else { return }
+            // Nor is a request from a broadcast, multicast or zero source answered (Linux drops
+            // such martian sources in `ip_route_input_slow()`): the reply would go to everyone.
+            if source.isUnspecified || source.isBroadcast || source.isMulticast { return }
+            for d in devices { for a in d.addresses where a.prefixLength < 31 && a.broadcast == source { return } }
             _ = ident; _ = seq
             icmpEchoReply(buffer, to: source, from: destination)
         case let .echoReply(ident, seq):
