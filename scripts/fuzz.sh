@@ -18,7 +18,10 @@ OUT=.build-fuzz
 mkdir -p "$OUT/corpus"
 
 SWIFTC=${SWIFTC:-$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)}
-flock /tmp/skiff-swift.lock "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O \
+# Under CI nothing else builds; elsewhere take the shared build lock (CI=true skips it).
+LOCK=(flock -o /tmp/skiff-swift.lock)
+[ -n "${CI:-}" ] && LOCK=()
+"${LOCK[@]}" "$SWIFTC" -sanitize=fuzzer,address -parse-as-library -O \
     -module-name SkiffWireFuzz \
     Sources/SkiffWire/*.swift Fuzz/WireFuzz.swift -o "$OUT/wirefuzz"
 
