@@ -113,7 +113,7 @@ public final class BulkTransfer {
             while true {
                 let r = readBuffer.withUnsafeMutableBytes { receiver.recv(receiverSocket, into: $0, now: now) }
                 switch r {
-                case let .success(0):
+                case .success(0):
                     finishTime = now
                     _ = receiver.close(receiverSocket, now: now)
                     done = true

@@ -1,0 +1,161 @@
+/// A socket option with its value, for `setsockopt` (Linux: `SOL_SOCKET` and `SOL_TCP` options).
+public enum SocketOption: Sendable, Equatable {
+    /// SO_SNDBUF: Linux doubles the value (for bookkeeping overhead) and clamps it.
+    case sendBuffer(Int)
+    /// SO_RCVBUF: doubled and clamped like SO_SNDBUF.
+    case receiveBuffer(Int)
+    case reuseAddress(Bool)
+    case reusePort(Bool)
+    case keepalive(Bool)
+    /// SO_LINGER: on, seconds. On with 0 seconds makes `close` abort with a RST.
+    case linger(on: Bool, seconds: Int)
+    /// TCP_NODELAY: setting it pushes what is queued.
+    case noDelay(Bool)
+    /// TCP_CORK: clearing it pushes what is queued.
+    case cork(Bool)
+    /// TCP_MAXSEG: clamp the MSS (before connecting; 88...65495 as Linux).
+    case maxSegment(Int)
+    /// TCP_KEEPIDLE / TCP_KEEPINTVL in seconds (1...32767), TCP_KEEPCNT (1...127).
+    case keepIdle(seconds: Int)
+    case keepInterval(seconds: Int)
+    case keepCount(Int)
+    /// TCP_USER_TIMEOUT in milliseconds (0 = off).
+    case userTimeout(milliseconds: Int)
+    /// TCP_CONGESTION by name ("reno", "cubic").
+    case congestion(String)
+    /// TCP_NOTSENT_LOWAT in bytes.
+    case notSentLowat(Int)
+}
+
+/// Which option `getsockopt` reads.
+public enum SocketOptionName: Sendable, CaseIterable {
+    case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
+    case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
+}
+
+/// A value `getsockopt` returns.
+public enum SocketOptionValue: Sendable, Equatable {
+    case int(Int)
+    case bool(Bool)
+    case linger(on: Bool, seconds: Int)
+    case string(String)
+    /// SO_ERROR: the pending error (0 = none), cleared by reading it.
+    case error(Errno?)
+}
+
+/// A connection's state as Linux's `struct tcp_info` (TCP_INFO, `ss -ti`) reports it.
+public struct TCPInfo: Sendable, Equatable {
+    public var state: TCPState
+    public var caState: TCPCAState
+    public var retransmits: Int
+    public var probes: Int
+    public var backoff: Int
+    public var timestamps: Bool, sack: Bool, windowScale: Bool
+    public var sendWindowScale: UInt8, receiveWindowScale: UInt8
+    public var rto: Nanoseconds
+    public var sendMSS: Int, receiveMSS: Int, advertisedMSS: Int
+    public var unacked: UInt32, sacked: UInt32, lost: UInt32, retrans: UInt32
+    public var rtt: Nanoseconds?, rttVariance: Nanoseconds?, minRTT: Nanoseconds?
+    public var sendSSThresh: UInt32, sendCwnd: UInt32
+    public var sendWindow: UInt32, receiveWindow: UInt32
+    public var totalRetrans: UInt64
+    public var bytesSent: UInt64, bytesAcked: UInt64, bytesReceived: UInt64
+    public var segmentsOut: UInt64, segmentsIn: UInt64
+    public var notSentBytes: Int
+    public var congestion: String
+}
+
+extension NetworkStack {
+    /// Linux: `setsockopt()` → `sock_setsockopt()` / `do_tcp_setsockopt()`.
+    public func setOption(_ fd: Int32, _ option: SocketOption, now t: Nanoseconds = 0) -> Errno? {
+        guard let s = tcpSocket(fd) else { return .EBADF }
+        switch option {
+        case let .sendBuffer(v):
+            guard v >= 0 else { return .EINVAL }
+            s.sendBufferSize = max(4608, min(v, tcpConfig.sendMemory.2) * 2)
+        case let .receiveBuffer(v):
+            guard v >= 0 else { return .EINVAL }
+            s.receiveBufferSize = max(2304, min(v, tcpConfig.receiveMemory.2) * 2)
+        case let .reuseAddress(b): s.options.reuseAddress = b
+        case let .reusePort(b): s.options.reusePort = b
+        case let .keepalive(b):
+            s.options.keepalive = b
+            if b && s.state == .established { timers.arm(s.keepaliveTimer, at: max(now, t) &+ s.options.keepIdle) }
+            if !b && s.state.isSynchronized && s.state != .timeWait && s.state != .finWait2 { timers.cancel(s.keepaliveTimer) }
+        case let .linger(on, seconds):
+            guard seconds >= 0 else { return .EINVAL }
+            s.options.linger = (on, seconds)
+        case let .noDelay(b):
+            s.options.noDelay = b
+            if b { processContext(now: max(now, t)) { tcpPush(s) } }
+        case let .cork(b):
+            s.options.cork = b
+            if !b { processContext(now: max(now, t)) { tcpPush(s, force: true) } }
+        case let .maxSegment(v):
+            guard (88...65495).contains(v) else { return .EINVAL }
+            s.options.userMSS = v
+        case let .keepIdle(sec):
+            guard (1...32767).contains(sec) else { return .EINVAL }
+            s.options.keepIdle = UInt64(sec) * Time.second
+        case let .keepInterval(sec):
+            guard (1...32767).contains(sec) else { return .EINVAL }
+            s.options.keepInterval = UInt64(sec) * Time.second
+        case let .keepCount(n):
+            guard (1...127).contains(n) else { return .EINVAL }
+            s.options.keepCount = n
+        case let .userTimeout(ms):
+            guard ms >= 0 else { return .EINVAL }
+            s.options.userTimeout = UInt64(ms) * Time.millisecond
+        case let .congestion(name):
+            guard let algo = CongestionAlgorithmName(rawValue: name) else { return Errno(2) }   // ENOENT
+            if s.congestion.name != algo { s.congestion = CongestionControl(algo) }
+        case let .notSentLowat(v):
+            guard v >= 0 else { return .EINVAL }
+            s.options.notSentLowat = v
+        }
+        return nil
+    }
+
+    /// Linux: `getsockopt()`.
+    public func option(_ fd: Int32, _ name: SocketOptionName) -> Result<SocketOptionValue, Errno> {
+        guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        switch name {
+        case .sendBuffer: return .success(.int(s.sendBufferSize))
+        case .receiveBuffer: return .success(.int(s.receiveBufferSize))
+        case .reuseAddress: return .success(.bool(s.options.reuseAddress))
+        case .reusePort: return .success(.bool(s.options.reusePort))
+        case .keepalive: return .success(.bool(s.options.keepalive))
+        case .linger: return .success(.linger(on: s.options.linger.0, seconds: s.options.linger.1))
+        case .error:
+            let e = s.pendingError
+            s.pendingError = nil
+            return .success(.error(e))
+        case .noDelay: return .success(.bool(s.options.noDelay))
+        case .cork: return .success(.bool(s.options.cork))
+        case .maxSegment: return .success(.int(s.state.isSynchronized ? sendMSS(s) : (s.options.userMSS > 0 ? s.options.userMSS : 536)))
+        case .keepIdle: return .success(.int(Int(s.options.keepIdle / Time.second)))
+        case .keepInterval: return .success(.int(Int(s.options.keepInterval / Time.second)))
+        case .keepCount: return .success(.int(s.options.keepCount))
+        case .userTimeout: return .success(.int(Int(s.options.userTimeout / Time.millisecond)))
+        case .congestion: return .success(.string(s.congestion.name.rawValue))
+        case .notSentLowat: return .success(.int(s.options.notSentLowat == Int(UInt32.max) ? 0 : s.options.notSentLowat))
+        }
+    }
+
+    /// TCP_INFO (Linux: `tcp_get_info()`).
+    public func tcpInfo(_ fd: Int32) -> Result<TCPInfo, Errno> {
+        guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        return .success(TCPInfo(
+            state: s.state, caState: s.caState, retransmits: s.backoffCount, probes: s.probesOut, backoff: s.backoffCount,
+            timestamps: s.timestampsEnabled, sack: s.sackEnabled, windowScale: s.windowScalingEnabled,
+            sendWindowScale: s.sendWindowScale, receiveWindowScale: s.receiveWindowScale,
+            rto: currentRTO(s), sendMSS: sendMSS(s), receiveMSS: s.rcvMSS, advertisedMSS: s.advertisedMSS,
+            unacked: s.packetsOut, sacked: s.sackedOut, lost: s.lostOut, retrans: s.retransOut,
+            rtt: s.rtt.srtt, rttVariance: s.rtt.srtt == nil ? nil : s.rtt.rttvar, minRTT: s.rtt.minRTT,
+            sendSSThresh: s.window.ssthresh, sendCwnd: s.window.cwnd,
+            sendWindow: s.sndWnd, receiveWindow: s.rcvWnd,
+            totalRetrans: s.totalRetransmits, bytesSent: s.bytesSent, bytesAcked: s.bytesAcked,
+            bytesReceived: s.bytesReceived, segmentsOut: s.segmentsOut, segmentsIn: s.segmentsIn,
+            notSentBytes: Int(s.writeSeq &- s.sndNxt), congestion: s.congestion.name.rawValue))
+    }
+}
