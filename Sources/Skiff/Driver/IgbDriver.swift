@@ -166,6 +166,7 @@ extension NetworkStack {
     func refillRx(device dev: NetDevice, queue rxq: RxQueue) {
         let ring = rxq.ring
         let size = max(dev.mtu + dev.headerLength + 4, 1536)
+        dev.nic.maxFrameLength = size
         var filled = false
         while ring.unused > 0 {
             let i = ring.nextToUse

@@ -38,6 +38,10 @@ public final class NICModel {
     @exclusivity(unchecked) private var segments: UnsafeMutablePointer<UnsafeRawBufferPointer>
     @exclusivity(unchecked) public internal(set) var txFrames: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var rxFrames: UInt64 = 0
+    /// Frames longer than the receive buffers (Linux: `rx_long_length_errors`).
+    @exclusivity(unchecked) public internal(set) var rxLengthErrors: UInt64 = 0
+    /// Largest frame the posted receive buffers hold; set by the driver.
+    @exclusivity(unchecked) var maxFrameLength = Int.max
     /// Frames dropped because a descriptor pointed at unmapped memory.
     @exclusivity(unchecked) public internal(set) var dmaErrors: UInt64 = 0
 
@@ -110,6 +114,11 @@ public final class NICModel {
         let i = ring.hardwareHead
         guard i != ring.tailRegister else { ring.missed &+= 1; return }
         let d = ring.descriptors[i]
+        if frame.count > maxFrameLength {
+            // Longer than any posted buffer (Linux: `rx_long_length_errors`); not an IOMMU fault.
+            rxLengthErrors &+= 1
+            return
+        }
         guard frame.count <= Int(UInt16.max), let p = iommu.translate(d.address, length: frame.count),
               let base = frame.baseAddress else {
             ring.missed &+= 1

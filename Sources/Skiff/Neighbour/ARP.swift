@@ -44,6 +44,12 @@ extension NetworkStack {
         do { arp = try ARPPacket.parse(buffer.bytes) } catch { drops.count(.arpMalformed); return }
         if arp.operation == .request { counters.arpRequestsIn &+= 1 } else { counters.arpRepliesIn &+= 1 }
         if arp.senderIP.isMulticast || arp.senderMAC.isMulticast { drops.count(.arpMalformed); return }
+        // Someone else claims one of our addresses (Linux: no neighbour entry for ourselves;
+        // the conflict is only counted).
+        if arp.senderMAC != dev.mac && isLocalAddress(arp.senderIP) {
+            counters.arpAddressConflicts &+= 1
+            return
+        }
         let forUs = dev.addresses.contains { $0.address == arp.targetIP }
         let isGratuitous = arp.senderIP == arp.targetIP
         if let e = neighbours.lookup(arp.senderIP, device: dev.index) {

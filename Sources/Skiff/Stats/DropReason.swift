@@ -100,6 +100,8 @@ public struct IPCounters: Sendable {
     public var arpRepliesIn: UInt64 = 0
     public var arpRequestsOut: UInt64 = 0
     public var arpRepliesOut: UInt64 = 0
+    /// ARP packets from another host claiming one of our addresses.
+    public var arpAddressConflicts: UInt64 = 0
     public init() {}
 
     /// Name/value pairs, in nstat order.

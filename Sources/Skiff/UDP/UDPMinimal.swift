@@ -5,7 +5,12 @@ extension NetworkStack {
     /// with ICMP port unreachable. Linux: `udp_rcv()` → `__udp4_lib_rcv()`.
     func udpRcv(_ buffer: consuming PacketBuffer, source: IPv4Address, destination: IPv4Address, ipHeaderLength: Int) {
         tracer.record(buffer.meta.traceID, .udpRcv, contexts.current, now)
-        guard buffer.fragmentCount == 0 || buffer.linearize() else { drops.count(.poolExhausted); return }
+        if buffer.fragmentCount > 0 {
+            // Keep the IP header in front through the copy, for an ICMP error's quote.
+            buffer.push(ipHeaderLength)
+            guard buffer.linearize() else { drops.count(.poolExhausted); return }
+            buffer.pull(ipHeaderLength)
+        }
         let view: UDPView
         do { view = try UDPView(checking: buffer.bytes) } catch {
             counters.udpInErrors &+= 1; drops.count(.udpMalformed); return
