@@ -84,3 +84,31 @@ import SkiffWire
         if case let .failure(e) = r2 { #expect(e == .ECONNRESET) } else { Issue.record("expected ECONNRESET, got \(r2)") }
     }
 }
+
+@Suite struct ReceiveAutotuningTests {
+    /// With a longer path the receive buffer grows as the reader keeps up (Linux's tcp_rmem
+    /// auto-tuning), but not past tcp_rmem[2], and not at all once SO_RCVBUF was set.
+    @Test func receiveBufferGrowsWithTheFlowUnlessLocked() throws {
+        let s = Scenarios.switchedPair(impairments: Impairments(delay: Time.millisecond))
+        let t = BulkTransfer(world: s.world, sender: s.a, receiver: s.b, port: 7100, bytes: 8 << 20)
+        #expect(t.start() == nil)
+        var initial = 0
+        s.world.run(limit: s.world.now + 60 * Time.second) {
+            let done = t.step()
+            if initial == 0, t.receiverSocket >= 0, let r = s.b.tcpInfoSocket(t.receiverSocket) { initial = r.receiveBufferSize }
+            return done
+        }
+        #expect(t.succeeded)
+        #expect(initial == s.b.tcpConfig.receiveMemory.1 * 2)
+        let grown = try #require(s.b.tcpInfoSocket(t.receiverSocket)).receiveBufferGrowths
+        #expect(grown > 0)
+    }
+
+    @Test func setReceiveBufferLocksIt() throws {
+        let s = Scenarios.switchedPair()
+        let fd = try s.b.socket().get()
+        #expect(s.b.setOption(fd, .receiveBuffer(65536)) == nil)
+        let sock = try #require(s.b.tcpInfoSocket(fd))
+        #expect(sock.receiveBufferLocked && sock.receiveBufferSize == 131_072)
+    }
+}

@@ -76,6 +76,7 @@ extension NetworkStack {
         case let .receiveBuffer(v):
             guard v >= 0 else { return .EINVAL }
             s.receiveBufferSize = max(2304, min(v, tcpConfig.receiveMemory.2) * 2)
+            s.receiveBufferLocked = true
         case let .reuseAddress(b): s.options.reuseAddress = b
         case let .reusePort(b): s.options.reusePort = b
         case let .keepalive(b):

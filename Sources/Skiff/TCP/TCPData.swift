@@ -169,6 +169,7 @@ extension NetworkStack {
         sock.receiveHeadOffset = offset
         sock.receiveQueueBytes -= copied
         sock.copiedSeq &+= UInt32(copied)
+        receiveSpaceAdjust(sock)
         // Window update if the window we could offer now is at least twice what the peer has.
         let offered = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
         let couldOffer = UInt32(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes))
@@ -180,4 +181,32 @@ extension NetworkStack {
 
     /// Bytes waiting to be read.
     func readableBytes(_ sock: TCPSocket) -> Int { sock.receiveQueueBytes }
+}
+
+extension NetworkStack {
+    /// Receive-buffer auto-tuning: once per RTT, if the application read more than the space
+    /// measured last time, grow the receive buffer to twice that (plus what arrived out of
+    /// order), up to `tcp_rmem[2]`, so the window keeps up with the sender.
+    /// Linux: `tcp_rcv_space_adjust()` (with `tcp_moderate_rcvbuf` on).
+    func receiveSpaceAdjust(_ sock: TCPSocket) {
+        let rtt = max(sock.rtt.srtt ?? Time.millisecond, 100 * Time.microsecond)
+        if sock.rcvqSpaceTime == 0 {
+            sock.rcvqSpaceTime = now
+            sock.rcvqSpaceSeq = sock.copiedSeq
+            sock.rcvqSpace = min(max(Int(sock.rcvWnd), sock.advertisedMSS), 10 * sock.advertisedMSS)   // Linux: tcp_init_buffer_space
+            return
+        }
+        guard now &- sock.rcvqSpaceTime >= rtt else { return }
+        let copied = Int(sock.copiedSeq &- sock.rcvqSpaceSeq)
+        if copied > sock.rcvqSpace && !sock.receiveBufferLocked {
+            let wanted = min(tcpConfig.receiveMemory.2, 2 * (2 * copied + sock.outOfOrderBytes))
+            if wanted > sock.receiveBufferSize {
+                sock.receiveBufferSize = wanted
+                sock.receiveBufferGrowths &+= 1
+            }
+            sock.rcvqSpace = copied
+        }
+        sock.rcvqSpaceTime = now
+        sock.rcvqSpaceSeq = sock.copiedSeq
+    }
 }

@@ -149,6 +149,14 @@ public final class TCPSocket {
     @exclusivity(unchecked) public var sendBufferSize = 262_144 * 2
     @exclusivity(unchecked) public var receiveBufferSize = 131_072 * 2
     @exclusivity(unchecked) var receiveQueueBytes = 0
+    /// Receive auto-tuning state (Linux: `rcvq_space`): bytes read in the last measured RTT,
+    /// from which sequence and when the measurement started.
+    @exclusivity(unchecked) var rcvqSpace = 0
+    @exclusivity(unchecked) var rcvqSpaceSeq: UInt32 = 0
+    @exclusivity(unchecked) var rcvqSpaceTime: Nanoseconds = 0
+    /// SO_RCVBUF was set by the user, which turns auto-tuning off (Linux: `SOCK_RCVBUF_LOCK`).
+    @exclusivity(unchecked) var receiveBufferLocked = false
+    @exclusivity(unchecked) public internal(set) var receiveBufferGrowths: UInt64 = 0
     @exclusivity(unchecked) var outOfOrderBytes = 0
     /// Bytes on write and retransmit queues (Linux: `sk_wmem_queued`).
     @exclusivity(unchecked) var queuedBytes = 0
