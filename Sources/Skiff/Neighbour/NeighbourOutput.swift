@@ -30,7 +30,7 @@ extension NetworkStack {
             }
             neighbours.entries[e].used = now
             tracer.record(id, .neighOutput, contexts.current, now)
-            pushEthernetHeader(&buffer, destination: neighbours.entries[e].mac, device: dev)
+            pushHardwareHeader(&buffer, entry: e)
             devQueueXmit(buffer, device: dev)
             return
         }
@@ -78,26 +78,39 @@ extension NetworkStack {
         }
         neighbours.entries.append(e)
         neighbours.index[NeighbourTable.key(address, dev.index)] = i
+        cacheHardwareHeader(entry: i)
         return i
     }
 
-    /// Writes the Ethernet header in the headroom (Linux: `neigh_hh_output()` copying `hh_data`).
+    /// Writes the Ethernet header in the headroom from the entry's cached header.
+    /// Linux: `neigh_hh_output()` copying `hh_cache.hh_data`.
     @inline(__always)
-    func pushEthernetHeader(_ buffer: inout PacketBuffer, destination: MACAddress, device dev: NetDevice) {
+    func pushHardwareHeader(_ buffer: inout PacketBuffer, entry e: Int) {
         let p = buffer.push(14)
-        destination.write(to: p)
-        dev.mac.write(to: p + 6)
-        p.storeBytes(of: EtherType.ipv4.bigEndian, toByteOffset: 12, as: UInt16.self)
+        withUnsafeBytes(of: neighbours.entries[e].hardwareHeader) { p.copyMemory(from: $0.baseAddress!, byteCount: 14) }
         buffer.meta.protocolType = EtherType.ipv4
         // Offsets are from `data`, which just moved back over the link header: the TX queue
         // choice (`pickTx`) hashes the IP header found here.
         if buffer.meta.networkOffset >= 0 { buffer.meta.networkOffset &+= 14 }
     }
 
+    /// Builds the cached link header of an entry once its address is known (Linux: `neigh_hh_init`).
+    func cacheHardwareHeader(entry e: Int) {
+        let dev = devices[neighbours.entries[e].device]
+        var h: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &h) { b in
+            neighbours.entries[e].mac.write(to: b.baseAddress!)
+            dev.mac.write(to: b.baseAddress! + 6)
+            b.storeBytes(of: EtherType.ipv4.bigEndian, toByteOffset: 12, as: UInt16.self)
+        }
+        neighbours.entries[e].hardwareHeader = h
+    }
+
     /// Adds a static entry (Linux: `ip neigh add … lladdr … nud permanent`).
     public func addPermanentNeighbour(_ address: IPv4Address, mac: MACAddress, device: NetDevice) {
         let e = neighbourFor(address, device: device)
         neighbours.entries[e].mac = mac
+        cacheHardwareHeader(entry: e)
         neighbours.entries[e].state = .permanent
         timers.cancel(neighbours.entries[e].timer)
         releaseNeighbourQueue(entry: e)
@@ -166,6 +179,7 @@ extension NetworkStack {
         }
         n.probes = 0
         neighbours.entries[e] = n
+        if changed { cacheHardwareHeader(entry: e) }
         neighbours.generation &+= 1
         releaseNeighbourQueue(entry: e)
     }
@@ -179,10 +193,9 @@ extension NetworkStack {
     /// Sends the packets that waited for resolution. Linux: the `arp_queue` drain in `neigh_update()`.
     func releaseNeighbourQueue(entry e: Int) {
         let dev = devices[neighbours.entries[e].device]
-        let mac = neighbours.entries[e].mac
         while var b = neighbours.popQueued(e) {
             tracer.record(b.meta.traceID, .neighResolved, contexts.current, now)
-            pushEthernetHeader(&b, destination: mac, device: dev)
+            pushHardwareHeader(&b, entry: e)
             devQueueXmit(b, device: dev)
         }
     }

@@ -50,6 +50,8 @@ public struct NeighbourEntry: Sendable {
     var queue = PacketList()
     /// Packets dropped because the queue was full.
     public var queueDrops: UInt64 = 0
+    /// The link header for this neighbour, built once (Linux: `struct hh_cache`).
+    var hardwareHeader: (UInt64, UInt64) = (0, 0)
 }
 
 /// The ARP neighbour table (Linux: `arp_tbl`).
