@@ -279,22 +279,15 @@ public final class SimWorld {
     @discardableResult
     public func runUntilIdle(limit: Nanoseconds? = nil, maxSteps: Int = 10_000_000) -> Bool {
         let deadline = limit ?? (now &+ 3600 * Time.second)
-        var steps = 0
-        while steps < maxSteps {
-            steps += 1
-            var next: Nanoseconds? = nil
-            for h in hosts {
-                if let d = h.run(now: now) { next = min(next ?? d, d) }
-            }
-            if let top = heap.first, top.time <= now {
-                deliver(popEvent())
-                continue
-            }
-            if let top = heap.first { next = min(next ?? top.time, top.time) }
-            guard let n = next else { return true }
-            if n > now {
-                if n > deadline { return false }
-                clock.advance(to: n)
+        for _ in 0..<maxSteps {
+            switch round() {
+            case .delivered: continue
+            case .next(nil): return true
+            case let .next(n?):
+                if n > now {
+                    if n > deadline { return false }
+                    clock.advance(to: n)
+                }
             }
         }
         return false
@@ -306,32 +299,42 @@ public final class SimWorld {
     /// the application finished.
     @discardableResult
     public func run(limit: Nanoseconds, maxSteps: Int = 50_000_000, _ step: () -> Bool) -> Bool {
-        var steps = 0
-        while steps < maxSteps {
-            steps += 1
+        for _ in 0..<maxSteps {
             if step() { return true }
-            var next: Nanoseconds? = nil
-            for h in hosts {
-                if let d = h.run(now: now) { next = min(next ?? d, d) }
-            }
-            if let top = heap.first, top.time <= now {
-                deliver(popEvent())
-                continue
-            }
-            if let top = heap.first { next = min(next ?? top.time, top.time) }
-            // The application may have more to do at this instant (readiness changed).
-            if step() { return true }
-            guard let n = next else {
-                // Nothing scheduled: the application must act, or nothing will ever happen.
+            switch round() {
+            case .delivered: continue
+            case .next(nil):
+                // Nothing scheduled: only the application can still act.
+                return step()
+            case let .next(n?):
+                // The application may have more to do at this instant (readiness changed).
                 if step() { return true }
-                return false
-            }
-            if n > now {
-                if n > limit { return false }
-                clock.advance(to: n)
+                if n > now {
+                    if n > limit { return false }
+                    clock.advance(to: n)
+                }
             }
         }
         return false
+    }
+
+    enum Round { case delivered, next(Nanoseconds?) }
+
+    /// One round at `now`: every host's engine runs, then one due frame is delivered; otherwise
+    /// the time anything is next due (nil when the world is idle).
+    private func round() -> Round {
+        var next: Nanoseconds? = nil
+        for h in hosts {
+            if let d = h.run(now: now) { next = min(next ?? d, d) }
+        }
+        if let top = heap.first {
+            if top.time <= now {
+                deliver(popEvent())
+                return .delivered
+            }
+            next = min(next ?? top.time, top.time)
+        }
+        return .next(next)
     }
 
     /// Runs until virtual time `t` (absolute), then stops even if work remains.

@@ -40,16 +40,8 @@ extension PacketSlab {
         if prev == PacketSlab.none { return popFront(&list) }
         let slot = links[Int(prev)]
         if slot == PacketSlab.none { return nil }
-        let i = Int(slot)
-        let buffer = (slots + i).move()
-        occupied[i] = false
-        links[Int(prev)] = links[i]
+        links[Int(prev)] = links[Int(slot)]
         if list.tail == slot { list.tail = prev }
-        list.count -= 1
-        list.bytes -= buffer.length
-        links[i] = freeHead
-        freeHead = slot
-        count -= 1
-        return buffer
+        return take(slot, from: &list)
     }
 }

@@ -121,11 +121,17 @@ public struct PacketSlab: ~Copyable {
     public mutating func popFront(_ list: inout PacketList) -> PacketBuffer? {
         let slot = list.head
         if slot == PacketSlab.none { return nil }
+        list.head = links[Int(slot)]
+        if list.head == PacketSlab.none { list.tail = PacketSlab.none }
+        return take(slot, from: &list)
+    }
+
+    /// Moves the packet out of `slot` (already unlinked from `list`) and frees the slot.
+    @inline(__always)
+    mutating func take(_ slot: Int32, from list: inout PacketList) -> PacketBuffer {
         let i = Int(slot)
         let buffer = (slots + i).move()
         occupied[i] = false
-        list.head = links[i]
-        if list.head == PacketSlab.none { list.tail = PacketSlab.none }
         list.count -= 1
         list.bytes -= buffer.length
         links[i] = freeHead
