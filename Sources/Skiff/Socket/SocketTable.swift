@@ -4,6 +4,9 @@ import SkiffWire
 enum SocketEntry {
     case free
     case tcp(TCPSocket)
+    case udp(UDPSocket)
+    /// An epoll instance (Linux: an `eventpoll` file in the same descriptor table).
+    case epoll(EpollInstance)
 }
 
 /// A TCP connection's identity: local and remote address and port (Linux: the `ehash` key).
@@ -63,7 +66,13 @@ extension NetworkStack {
     }
 
     func releaseAllSockets() {
-        for entry in sockets { if case let .tcp(s) = entry { destroyTCPSocket(s) } }
+        for entry in sockets {
+            switch entry {
+            case let .tcp(s): destroyTCPSocket(s)
+            case let .udp(s): destroyUDPSocket(s)
+            case .epoll, .free: break
+            }
+        }
     }
 
     /// Number of open socket handles.

@@ -35,9 +35,9 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
 /// EAGAIN / EINPROGRESS, and the caller waits for readiness (`poll`) while the engine runs.
 /// Linux: `net/socket.c` → `inet_stream_ops` → `tcp_prot`.
 extension NetworkStack {
-    /// Linux: `socket(AF_INET, SOCK_STREAM, 0)`.
+    /// Linux: `socket(AF_INET, SOCK_STREAM, 0)`; `.datagram` is `socket(AF_INET, SOCK_DGRAM, 0)`.
     public func socket(_ type: SocketType = .stream) -> Result<Int32, Errno> {
-        guard type == .stream else { return .failure(.EPROTOTYPE) }
+        if type == .datagram { return .success(newUDPSocket().handle) }
         return .success(newTCPSocket().handle)
     }
 
@@ -184,7 +184,7 @@ extension NetworkStack {
     /// Linux: `close()` → `tcp_close()`: unread data or SO_LINGER 0 abort with a RST; otherwise a
     /// FIN, and the socket finishes as an orphan (bounded by `tcp_max_orphans`).
     public func close(_ fd: Int32, now t: Nanoseconds) -> Errno? {
-        guard let s = tcpSocket(fd) else { return .EBADF }
+        guard let s = tcpSocket(fd) else { return closeNonTCP(fd, now: t) }
         processContext(now: t) { tcpClose(s) }
         return nil
     }
@@ -244,7 +244,7 @@ extension NetworkStack {
 
     /// Linux: `poll()` → `tcp_poll()`.
     public func poll(_ fd: Int32) -> PollEvents {
-        guard let s = tcpSocket(fd) else { return [.error] }
+        guard let s = tcpSocket(fd) else { return pollNonTCP(fd) }
         var e: PollEvents = []
         if s.pendingError != nil { e.insert(.error) }
         switch s.state {

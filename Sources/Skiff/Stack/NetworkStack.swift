@@ -98,11 +98,17 @@ public final class NetworkStack {
     @exclusivity(unchecked) var challengeAckWindowStart: Nanoseconds = 0
     /// Orphaned sockets (closed by the application, still finishing) (Linux: `tcp_orphan_count`).
     @exclusivity(unchecked) public internal(set) var orphanCount = 0
+    /// Every queued UDP datagram (receive queues, corked datagrams) lives here.
+    @exclusivity(unchecked) var udpSlab: PacketSlab
+    /// Bound UDP sockets by port and the UDP counters (Linux: `udp_table`, `UDP_MIB_*`).
+    @exclusivity(unchecked) var udp = UDPTable()
 
-    public init(name: String, pool: BufferPool = BufferPool(), seed: UInt64 = 1, tcpSegments: Int = 1 << 16) {
+    public init(name: String, pool: BufferPool = BufferPool(), seed: UInt64 = 1, tcpSegments: Int = 1 << 16,
+                udpDatagrams: Int = 1 << 12) {
         self.name = name
         self.pool = pool
         tcpSlab = PacketSlab(capacity: tcpSegments)
+        udpSlab = PacketSlab(capacity: udpDatagrams)
         isnGenerator = ISNGenerator(secret: seed &* 0x9E37_79B9_7F4A_7C15 ^ 0x1234_5678)
         synCookies = SynCookies(secret: seed &* 0xC2B2_AE3D_27D4_EB4F ^ 0x8765_4321)
         ephemeralPorts = EphemeralPorts(secret: seed ^ 0xA5A5_A5A5)

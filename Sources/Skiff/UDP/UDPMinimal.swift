@@ -1,8 +1,9 @@
 import SkiffWire
 
 extension NetworkStack {
-    /// Receives a UDP datagram: length and checksum checked, delivered to a listener or answered
-    /// with ICMP port unreachable. Linux: `udp_rcv()` → `__udp4_lib_rcv()`.
+    /// Receives a UDP datagram: length and checksum checked, delivered to a socket (or a
+    /// `udpListeners` port) or answered with ICMP port unreachable. Linux: `udp_rcv()` →
+    /// `__udp4_lib_rcv()`.
     func udpRcv(_ buffer: consuming PacketBuffer, source: IPv4Address, destination: IPv4Address, ipHeaderLength: Int) {
         tracer.record(buffer.meta.traceID, .udpRcv, contexts.current, now)
         if buffer.fragmentCount > 0 {
@@ -20,6 +21,16 @@ extension NetworkStack {
         }
         let port = view.destinationPort
         let payload = view.length - 8
+        // Sockets first (Linux: `__udp4_lib_lookup_skb()`); the datagram is cut to its UDP length
+        // (Linux: `pskb_trim_rcsum()`).
+        let sourcePort = view.sourcePort
+        _ = buffer.trim(to: view.length)
+        if udpIsMulticastDestination(destination) {
+            if udpBroadcastDeliver(buffer, source: source, destination: destination, sourcePort: sourcePort, port: port) { return }
+        } else if let s = udpLookup(source: source, sourcePort: sourcePort, destination: destination, port: port) {
+            udpQueueRcv(s, buffer, source: source, sourcePort: sourcePort)
+            return
+        }
         if udpListeners.contains(port) {
             counters.udpInDatagrams &+= 1
             udpDelivered &+= 1
