@@ -62,8 +62,11 @@ extension NetworkStack {
             counters.icmpInEchoReps &+= 1
             echoReplies.append(EchoReply(from: source, identifier: ident, sequence: seq,
                                          payloadLength: buffer.length - 8, time: now))
-        case .destinationUnreachable:
+        case let .destinationUnreachable(code, _):
             counters.icmpInDestUnreachs &+= 1
+            // Linux: icmp_unreach() → the protocol's err_handler (here UDP's __udp4_lib_err).
+            let quote = UnsafeRawBufferPointer(rebasing: buffer.bytes[min(8, buffer.bytes.count)...])
+            if quote.count >= 28 && quote[9] == IPProtocol.udp { udpErr(type: 3, code: code, quote: quote) }
         case .timeExceeded:
             counters.icmpInTimeExcds &+= 1
         case .other:

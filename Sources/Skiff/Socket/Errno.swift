@@ -32,7 +32,7 @@ public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertib
     public static let EINPROGRESS = Errno(115)
 
     static let names: [Int32: String] = [
-        1: "EPERM", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM", 14: "EFAULT", 22: "EINVAL", 24: "EMFILE",
+        1: "EPERM", 2: "ENOENT", 9: "EBADF", 13: "EACCES", 17: "EEXIST", 125: "ECANCELED", 11: "EAGAIN", 12: "ENOMEM", 14: "EFAULT", 22: "EINVAL", 24: "EMFILE",
         32: "EPIPE", 88: "ENOTSOCK", 89: "EDESTADDRREQ", 90: "EMSGSIZE", 91: "EPROTOTYPE", 92: "ENOPROTOOPT",
         95: "EOPNOTSUPP", 98: "EADDRINUSE", 99: "EADDRNOTAVAIL", 101: "ENETUNREACH", 103: "ECONNABORTED",
         104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN", 110: "ETIMEDOUT",
