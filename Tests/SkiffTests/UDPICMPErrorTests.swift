@@ -25,3 +25,28 @@ import SkiffWire
         #expect(Errno.ECONNREFUSED.description == "ECONNREFUSED" && Errno(2).description == "ENOENT")
     }
 }
+
+/// The generic socket calls work on UDP handles as Linux's do on SOCK_DGRAM sockets.
+@Suite struct GenericCallsOnUDPTests {
+    typealias P = Scenarios.SwitchedPair
+
+    @Test func bindConnectSendRecvAndNamesDispatchToUDP() throws {
+        let s = Scenarios.switchedPair()
+        let server = try s.b.socket(.datagram).get()
+        #expect(s.b.bind(server, SocketAddress(.any, 5353)) == nil)
+        #expect(s.b.listen(server, backlog: 1) == .EOPNOTSUPP)
+        if case let .failure(e) = s.b.accept(server) { #expect(e == .EOPNOTSUPP) } else { Issue.record("accept on UDP") }
+        let client = try s.a.socket(.datagram).get()
+        #expect(s.a.connect(client, SocketAddress(P.bAddress, 5353), now: s.world.now) == nil)
+        #expect(try s.a.peerAddress(client).get() == SocketAddress(P.bAddress, 5353))
+        #expect(try s.a.localAddress(client).get().address == P.aAddress)
+        let r = [UInt8]("hello".utf8).withUnsafeBytes { s.a.send(client, $0, now: s.world.now) }
+        #expect(try r.get() == 5)
+        s.world.run(until: s.world.now + 10 * Time.millisecond)
+        var buf = [UInt8](repeating: 0, count: 16)
+        let n = try buf.withUnsafeMutableBytes { try s.b.recv(server, into: $0, now: s.world.now).get() }
+        #expect(n == 5 && Array(buf[0..<5]) == [UInt8]("hello".utf8))
+        if case let .failure(e) = s.b.peerAddress(server) { #expect(e == .ENOTCONN) } else { Issue.record("unconnected peer") }
+        #expect(s.a.bind(999, SocketAddress(.any, 1)) == .EBADF)
+    }
+}

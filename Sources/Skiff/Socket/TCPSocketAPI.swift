@@ -43,7 +43,7 @@ extension NetworkStack {
 
     /// Linux: `bind()` → `inet_bind()`. Port 0 picks an ephemeral port.
     public func bind(_ fd: Int32, _ address: SocketAddress) -> Errno? {
-        guard let s = tcpSocket(fd) else { return .EBADF }
+        guard let s = tcpSocket(fd) else { return udpSocket(fd) != nil ? udpBind(fd, address) : .EBADF }
         guard !s.bound, s.state == .closed else { return .EINVAL }
         if address.address != .any && !isLocalAddress(address.address) { return .EADDRNOTAVAIL }
         var port = address.port
@@ -64,7 +64,7 @@ extension NetworkStack {
 
     /// Linux: `listen()` → `inet_listen()`. The backlog bounds the accept queue.
     public func listen(_ fd: Int32, backlog: Int) -> Errno? {
-        guard let s = tcpSocket(fd) else { return .EBADF }
+        guard let s = tcpSocket(fd) else { return udpSocket(fd) != nil ? .EOPNOTSUPP : .EBADF }
         guard s.state == .closed || s.state == .listen else { return .EINVAL }
         if !s.bound, let e = bind(fd, SocketAddress(.any, 0)) { return e }
         if let other = tcpListeners[s.localPort], other != fd { return .EADDRINUSE }
@@ -76,7 +76,7 @@ extension NetworkStack {
 
     /// Linux: `accept()` → `inet_csk_accept()`. EAGAIN when no connection is ready.
     public func accept(_ fd: Int32) -> Result<(Int32, SocketAddress), Errno> {
-        guard let l = tcpSocket(fd) else { return .failure(.EBADF) }
+        guard let l = tcpSocket(fd) else { return .failure(udpSocket(fd) != nil ? .EOPNOTSUPP : .EBADF) }
         guard l.state == .listen else { return .failure(.EINVAL) }
         while !l.acceptQueue.isEmpty {
             let h = l.acceptQueue.removeFirst()
@@ -91,7 +91,7 @@ extension NetworkStack {
     /// SYN is out; EALREADY while it is in progress; EISCONN once connected; the failure
     /// (ECONNREFUSED, ETIMEDOUT) when it failed.
     public func connect(_ fd: Int32, _ to: SocketAddress, now t: Nanoseconds) -> Errno? {
-        guard let s = tcpSocket(fd) else { return .EBADF }
+        guard let s = tcpSocket(fd) else { return udpSocket(fd) != nil ? udpConnect(fd, to, now: t) : .EBADF }
         if let e = s.pendingError, s.state == .closed { s.pendingError = nil; return e }
         switch s.state {
         case .synSent, .synReceived: return .EALREADY
@@ -138,14 +138,19 @@ extension NetworkStack {
 
     /// Linux: `send()` → `tcp_sendmsg()`.
     public func send(_ fd: Int32, _ data: UnsafeRawBufferPointer, flags: SendFlags = [], now t: Nanoseconds) -> Result<Int, Errno> {
-        guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        guard let s = tcpSocket(fd) else {
+            return udpSocket(fd) != nil ? sendTo(fd, data, to: nil, flags: flags, now: t) : .failure(.EBADF)
+        }
         if data.count == 0 { return .success(0) }
         return processContext(now: t) { tcpSendmsg(s, data, flags: flags) }
     }
 
     /// Linux: `recv()` → `tcp_recvmsg()`. 0 at end of stream; EAGAIN when nothing is there yet.
     public func recv(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: ReceiveFlags = [], now t: Nanoseconds) -> Result<Int, Errno> {
-        guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        guard let s = tcpSocket(fd) else {
+            guard udpSocket(fd) != nil else { return .failure(.EBADF) }
+            return receiveFrom(fd, into: buffer, flags: flags, now: t).map { $0.0 }
+        }
         if buffer.count == 0 { return .success(0) }
         if flags.contains(.waitAll) && s.receiveQueueBytes < buffer.count && !s.finReceived && s.state.isSynchronized
             && s.pendingError == nil && s.receiveQueueBytes < s.receiveBufferSize / 2 {
@@ -231,13 +236,13 @@ extension NetworkStack {
 
     /// Linux: `getsockname()`.
     public func localAddress(_ fd: Int32) -> Result<SocketAddress, Errno> {
-        guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        guard let s = tcpSocket(fd) else { return udpLocalAddress(fd) }
         return .success(SocketAddress(s.localAddress, s.localPort))
     }
 
     /// Linux: `getpeername()`.
     public func peerAddress(_ fd: Int32) -> Result<SocketAddress, Errno> {
-        guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        guard let s = tcpSocket(fd) else { return udpPeerAddress(fd) }
         guard s.state.isSynchronized || s.state == .synReceived else { return .failure(.ENOTCONN) }
         return .success(SocketAddress(s.remoteAddress, s.remotePort))
     }
