@@ -27,7 +27,7 @@ extension NetworkStack {
         }
         var newlySacked: UInt32 = 0
         if sock.sackEnabled && !seg.options.sackBlocks.isEmpty {
-            newlySacked = tcpSackTag(sock, seg.options.sackBlocks, ack: ack)
+            newlySacked = tcpSackTag(sock, seg.options.sackBlocks, ack: ack, echo: seg.options.timestamp?.echo)
         }
         // Clean the retransmit queue.
         var acked: UInt32 = 0
@@ -44,12 +44,16 @@ extension NetworkStack {
                 if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= 1 }
                 if m.tcpSacked & SegmentMark.everRetransmitted != 0 {
                     everRetransAcked = true
-                } else if rttSample == nil && m.timestamp > 0 {
+                } else if rttSample == nil && m.tcpSacked & SegmentMark.sacked == 0 {
+                    // The earliest newly acknowledged segment, never retransmitted nor SACKed
+                    // before (Linux: first_ackt). Every segment here was sent, at `timestamp`.
                     rttSample = now &- m.timestamp
                 }
-                if m.timestamp > sock.rackTime || (m.timestamp == sock.rackTime && seqGT(m.tcpEndSeq, sock.rackEndSeq)) {
-                    sock.rackTime = m.timestamp
-                    sock.rackEndSeq = m.tcpEndSeq
+                if sock.sackEnabled && m.tcpSacked & SegmentMark.sacked == 0 {
+                    rackAdvance(sock, m, echo: seg.options.timestamp?.echo)
+                    // A hole filled by the original transmission: the network reorders.
+                    if m.tcpSacked & SegmentMark.everRetransmitted == 0 && fackValid(sock)
+                        && seqLT(m.tcpEndSeq, sock.fackSeq) { sock.reordSeen = true }
                 }
                 let payload = tcpSlab.length(at: slot)
                 sock.queuedBytes -= payload
@@ -74,30 +78,46 @@ extension NetworkStack {
                 break
             }
         }
-        // RTT (RFC 6298 with Karn's rule; RFC 7323 timestamps when no clean sample).
-        if rttSample == nil && !everRetransAcked, sock.timestampsEnabled, seqGT(ack, priorUna),
-           let ts = seg.options.timestamp, ts.echo != 0 {
+        // RTT (RFC 6298 with Karn's rule: none when retransmitted data was acknowledged; then
+        // the RFC 7323 timestamp echo, which is unambiguous). Linux: tcp_ack_update_rtt().
+        if everRetransAcked { rttSample = nil }
+        if rttSample == nil, sock.timestampsEnabled, seqGT(ack, priorUna), let ts = seg.options.timestamp, ts.echo != 0 {
             let delta = tcpTimestamp() &- ts.echo
-            if delta < 120_000 { rttSample = max(Nanoseconds(delta) * Time.millisecond, Time.millisecond / 2) }
+            if delta < 120_000 { rttSample = Nanoseconds(max(delta, 1)) * Time.millisecond }
         }
         if let r = rttSample {
             sock.rtt.sample(r, now: now)
-            sock.rackRTT = r
         }
         let advanced = seqGT(ack, priorUna)
+        let isDupAck = !advanced && seg.payloadLength == 0 && !seg.has.fin && !windowChanged && sock.packetsOut > 0
         if advanced {
             sock.sndUna = ack
             sock.bytesAcked &+= UInt64(ackedBytes)
+            // The retry count restarts; the backed-off RTO stays until a new RTT sample
+            // (RFC 6298 §5.7; Linux resets icsk_backoff only in tcp_ack_update_rtt).
             sock.backoffCount = 0
-            sock.rtt.resetBackoff()
             sock.retransmitStamp = 0
             sock.dupAcks = 0
             if sock.tlpHighSeq != 0 && seqGE(ack, sock.tlpHighSeq) { sock.tlpHighSeq = 0 }
             confirmNeighbour(sock.routeCache.result?.nextHop ?? sock.remoteAddress, device: sock.routeCache.result?.device ?? 0)
-        } else if seg.payloadLength == 0 && !seg.has.fin && !windowChanged && sock.packetsOut > 0 {
+        } else if isDupAck {
             sock.dupAcks += 1
         }
-        let delivered = acked + newlySacked
+        var delivered = acked + newlySacked
+        if !sock.sackEnabled {
+            // Without SACK each duplicate ACK stands for a segment that left the network, and a
+            // cumulative ACK first takes those back (Linux: tcp_add_reno_sack, tcp_remove_reno_sacks).
+            if acked > 0 {
+                delivered = max(acked > sock.sackedOut ? acked - sock.sackedOut : 0, 1)
+                sock.sackedOut = acked - 1 >= sock.sackedOut ? 0 : sock.sackedOut - (acked - 1)
+            } else if isDupAck {
+                let prior = sock.sackedOut
+                let holes = min(max(sock.lostOut, 1), sock.packetsOut)
+                sock.sackedOut = min(sock.sackedOut + 1, sock.packetsOut - holes)
+                delivered = sock.sackedOut > prior ? sock.sackedOut - prior : 0
+            }
+            if sock.packetsOut == 0 { sock.sackedOut = 0 }
+        }
         tcpFastRetransAlert(sock, ack: ack, delivered: delivered, advanced: advanced)
         if sock.caState == .open || sock.caState == .disorder, acked > 0 {
             let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight,
@@ -113,8 +133,20 @@ extension NetworkStack {
         // Timers.
         if sock.packetsOut == 0 {
             timers.cancel(sock.retransmitTimer)
+            let probing = sock.pendingTimer == .probe0
             sock.pendingTimer = .none
-            if sock.writeQueue.head != PacketSlab.none && sock.sndWnd == 0 { armProbe0(sock) }
+            let head = sock.writeQueue.head
+            if head != PacketSlab.none {
+                // Linux: tcp_ack_probe() — a window that now takes the next segment ends the
+                // probing and its backoff; one still shut re-arms the probe from now.
+                let m = tcpSlab.meta(at: head)
+                let dataEnd = m.tcpFlags & TCPFlag.fin != 0 ? m.tcpEndSeq &- 1 : m.tcpEndSeq
+                if !seqGT(dataEnd, sock.sndUna &+ sock.sndWnd) {
+                    if probing { sock.rtt.resetBackoff(); sock.probesOut = 0 }
+                } else {
+                    armProbe0(sock, restart: probing)
+                }
+            }
         } else if advanced || sock.pendingTimer == .probe0 {
             armRetransmitTimer(sock, restart: true)
         }
@@ -125,7 +157,7 @@ extension NetworkStack {
     /// Marks SACKed segments of the retransmit queue; returns how many were newly SACKed.
     /// D-SACKs (a block below the cumulative ACK, or inside the second block) are counted.
     /// Linux: `tcp_sacktag_write_queue()` (RFC 2018, RFC 2883, RFC 6675).
-    func tcpSackTag(_ sock: TCPSocket, _ blocks: SACKBlocks, ack: UInt32) -> UInt32 {
+    func tcpSackTag(_ sock: TCPSocket, _ blocks: SACKBlocks, ack: UInt32, echo: UInt32? = nil) -> UInt32 {
         var newly: UInt32 = 0
         for (i, blk) in blocks.enumerated() {
             if !seqLT(blk.left, blk.right) { continue }
@@ -150,10 +182,10 @@ extension NetworkStack {
                     if retransCleared { sock.retransOut -= 1 }
                     sock.sackedOut += 1
                     newly += 1
-                    if m.timestamp > sock.rackTime || (m.timestamp == sock.rackTime && seqGT(m.tcpEndSeq, sock.rackEndSeq)) {
-                        sock.rackTime = m.timestamp
-                        sock.rackEndSeq = m.tcpEndSeq
-                    }
+                    rackAdvance(sock, m, echo: echo)
+                    if m.tcpSacked & SegmentMark.everRetransmitted == 0 && fackValid(sock)
+                        && seqLT(m.tcpEndSeq, sock.fackSeq) { sock.reordSeen = true }
+                    if !fackValid(sock) || seqGT(m.tcpEndSeq, sock.fackSeq) { sock.fackSeq = m.tcpEndSeq }
                 }
                 slot = tcpSlab.next(slot)
             }
@@ -172,26 +204,30 @@ extension NetworkStack {
                 // Recovery complete: cwnd set to ssthresh (Linux: tcp_end_cwnd_reduction).
                 sock.window.cwnd = max(sock.window.ssthresh, 2)
                 sock.caState = .open
+                if !sock.sackEnabled { sock.sackedOut = 0 }   // Linux: tcp_reset_reno_sack
                 sock.congestion.onEvent(.recoveryComplete, window: &sock.window, now: now)
                 return
             }
+            let lostBefore = sock.lostOut
             if !sock.sackEnabled && advanced { markHeadLost(sock) }    // NewReno partial ACK
             markLostSegments(sock)
-            prrUpdate(sock, delivered: delivered)
+            prrUpdate(sock, delivered: delivered, advanced: advanced, newlyLost: sock.lostOut > lostBefore)
         case .loss:
             if seqGE(ack, sock.highSeq) {
                 sock.caState = .open
+                if !sock.sackEnabled { sock.sackedOut = 0 }
                 sock.congestion.onEvent(.recoveryComplete, window: &sock.window, now: now)
             } else {
                 markLostSegments(sock)
             }
         case .open, .disorder, .cwr:
             if sock.packetsOut == 0 { return }
+            let lostBefore = sock.lostOut
             markLostSegments(sock)
             if !sock.sackEnabled && sock.dupAcks >= 3 { markHeadLost(sock) }
             if sock.lostOut > 0 {
                 enterRecovery(sock)
-                prrUpdate(sock, delivered: delivered)
+                prrUpdate(sock, delivered: delivered, advanced: advanced, newlyLost: sock.lostOut > lostBefore)
             } else if sock.sackedOut > 0 || sock.dupAcks > 0 {
                 sock.caState = .disorder
             } else {
@@ -213,22 +249,29 @@ extension NetworkStack {
         tcpCounters.fastRetrans &+= 1
     }
 
-    /// RFC 6937 PRR: how much may be sent on this ACK (cwnd = in flight + sndcnt).
-    func prrUpdate(_ sock: TCPSocket, delivered: UInt32) {
+    /// RFC 6937 PRR as Linux's `tcp_cwnd_reduction()`: how much may be sent on this ACK
+    /// (cwnd = in flight + sndcnt). Above ssthresh, sending follows delivery in the proportion
+    /// ssthresh / prior cwnd; below it, the slow-start reduction bound, with the extra segment
+    /// only when the cumulative ACK advanced and nothing new was marked lost. The first ACK of
+    /// recovery always lets the fast retransmission go. An ACK that delivered nothing changes
+    /// nothing.
+    func prrUpdate(_ sock: TCPSocket, delivered: UInt32, advanced: Bool, newlyLost: Bool) {
+        guard delivered > 0 else { return }
         sock.prrDelivered += delivered
-        let pipe = sock.inFlight
-        let ssthresh = sock.window.ssthresh
+        let pipe = Int(sock.inFlight)
+        let ssthresh = Int(sock.window.ssthresh)
+        let delta = ssthresh - pipe
         var sndcnt: Int
-        if pipe > ssthresh {
-            let target = (UInt64(sock.prrDelivered) * UInt64(ssthresh) + UInt64(sock.recoverFS) - 1) / UInt64(sock.recoverFS)
-            sndcnt = Int(target) - Int(sock.prrOut)
+        if delta < 0 {
+            let prior = max(Int(sock.priorCwnd), 1)
+            sndcnt = (ssthresh * Int(sock.prrDelivered) + prior - 1) / prior - Int(sock.prrOut)
         } else {
-            // Slow-start reduction bound.
-            let limit = max(Int(sock.prrDelivered) - Int(sock.prrOut), Int(delivered)) + 1
-            sndcnt = min(Int(ssthresh) - Int(pipe), limit)
+            sndcnt = max(Int(sock.prrDelivered) - Int(sock.prrOut), Int(delivered))
+            if advanced && !newlyLost { sndcnt += 1 }
+            sndcnt = min(delta, sndcnt)
         }
-        sndcnt = max(sndcnt, sock.prrOut == 0 && delivered > 0 ? 1 : 0)
-        sock.window.cwnd = max(1, pipe + UInt32(max(0, sndcnt)))
+        sndcnt = max(sndcnt, sock.prrOut == 0 ? 1 : 0)
+        sock.window.cwnd = UInt32(max(1, pipe + sndcnt))
     }
 
     /// Marks the first unacknowledged segment lost (NewReno; Linux: `tcp_mark_head_lost`).
@@ -238,9 +281,18 @@ extension NetworkStack {
         markLost(sock, slot: slot)
     }
 
+    /// Linux: `tcp_mark_skb_lost()` — a lost retransmission is lost again: no longer in flight,
+    /// to be retransmitted once more.
     func markLost(_ sock: TCPSocket, slot: Int32) {
         let m = tcpSlab.meta(at: slot)
-        if m.tcpSacked & (SegmentMark.sacked | SegmentMark.lost) != 0 { return }
+        if m.tcpSacked & SegmentMark.sacked != 0 { return }
+        if m.tcpSacked & SegmentMark.lost != 0 {
+            if m.tcpSacked & SegmentMark.retransmitted != 0 {
+                tcpSlab.updateMeta(at: slot) { $0.tcpSacked &= ~SegmentMark.retransmitted }
+                sock.retransOut -= 1
+            }
+            return
+        }
         var wasRetrans = false
         tcpSlab.updateMeta(at: slot) { mm in
             wasRetrans = mm.tcpSacked & SegmentMark.retransmitted != 0
@@ -250,26 +302,62 @@ extension NetworkStack {
         sock.lostOut += 1
     }
 
-    /// RFC 6675 `IsLost` (three SACKed segments above) and RFC 8985 RACK (a later-sent segment
-    /// was delivered and the reordering window has passed). Linux: `tcp_rack_detect_loss()`,
-    /// `tcp_update_scoreboard()`.
+    /// The highest SACKed sequence is set and still above `snd_una` (and not beyond `snd_nxt`).
+    func fackValid(_ sock: TCPSocket) -> Bool { seqGT(sock.fackSeq, sock.sndUna) && seqLE(sock.fackSeq, sock.sndNxt) }
+
+    /// RACK: a segment was delivered (newly SACKed or cumulatively acknowledged). Its own RTT
+    /// becomes RACK's; it becomes the reference if it was sent after the current one. A
+    /// retransmitted segment acknowledged sooner than the minimum RTT, or whose ACK echoes a
+    /// timestamp older than the retransmission, may be the original's: ignored.
+    /// Linux: `tcp_rack_advance()`, `tcp_skb_spurious_retrans()`.
+    func rackAdvance(_ sock: TCPSocket, _ m: PacketMeta, echo: UInt32?) {
+        let rtt = now &- m.timestamp
+        if m.tcpSacked & SegmentMark.everRetransmitted != 0 {
+            if rtt < (sock.rtt.minRTT ?? 0) { return }
+            if sock.timestampsEnabled, let e = echo, e != 0,
+               seqLT(e, UInt32(truncatingIfNeeded: (m.timestamp / Time.millisecond) &+ tcpConfig.timestampOffset)) { return }
+        }
+        sock.rackRTT = rtt
+        if !sock.rackValid || m.timestamp > sock.rackTime || (m.timestamp == sock.rackTime && seqGT(m.tcpEndSeq, sock.rackEndSeq)) {
+            sock.rackTime = m.timestamp
+            sock.rackEndSeq = m.tcpEndSeq
+            sock.rackValid = true
+        }
+    }
+
+    /// RACK's reordering window: none while recovering or once three segments are SACKed, unless
+    /// reordering was seen; else a quarter of the minimum RTT, at most SRTT. Linux: `tcp_rack_reo_wnd()`.
+    func rackReorderingWindow(_ sock: TCPSocket) -> Nanoseconds {
+        if !sock.reordSeen && (sock.caState == .recovery || sock.caState == .loss || sock.sackedOut >= 3) { return 0 }
+        return min((sock.rtt.minRTT ?? 0) / 4, sock.rtt.srtt ?? 0)
+    }
+
+    /// RFC 6675 `IsLost` (three SACKed segments above) and RFC 8985 RACK: a segment sent before
+    /// the most recently delivered one and outstanding longer than RACK's RTT plus the
+    /// reordering window is lost — a retransmission too, by its latest transmission time.
+    /// Linux: `tcp_rack_detect_loss()`, `tcp_update_scoreboard()`.
     func markLostSegments(_ sock: TCPSocket) {
-        guard sock.sackEnabled, sock.sackedOut > 0 || sock.rackTime > 0 else { return }
+        guard sock.sackEnabled, sock.sackedOut > 0 || sock.rackValid else { return }
         var sackedAbove = sock.sackedOut
-        let reoWnd = tcpConfig.rack ? max((sock.rtt.minRTT ?? 0) / 4, Time.millisecond) : 0
+        let reoWnd = rackReorderingWindow(sock)
         var slot = sock.retransmitQueue.head
         while slot != PacketSlab.none {
             let m = tcpSlab.meta(at: slot)
             if m.tcpSacked & SegmentMark.sacked != 0 {
                 sackedAbove -= 1
-            } else if m.tcpSacked & SegmentMark.lost == 0 {
-                var lost = sackedAbove >= 3
-                if !lost && tcpConfig.rack && sock.rackTime > 0 && m.tcpSacked & SegmentMark.retransmitted == 0 {
-                    let sentBefore = m.timestamp < sock.rackTime
-                        || (m.timestamp == sock.rackTime && seqLT(m.tcpEndSeq, sock.rackEndSeq))
-                    if sentBefore && now >= m.timestamp &+ sock.rackRTT &+ reoWnd { lost = true }
+            } else {
+                let isLost = m.tcpSacked & SegmentMark.lost != 0
+                let retransmitted = m.tcpSacked & SegmentMark.retransmitted != 0
+                // Marked lost and not yet retransmitted: nothing to decide.
+                if !isLost || retransmitted {
+                    var lost = !isLost && sackedAbove >= 3
+                    if !lost && tcpConfig.rack && sock.rackValid {
+                        let sentBefore = m.timestamp < sock.rackTime
+                            || (m.timestamp == sock.rackTime && seqLT(m.tcpEndSeq, sock.rackEndSeq))
+                        if sentBefore && now >= m.timestamp &+ sock.rackRTT &+ reoWnd { lost = true }
+                    }
+                    if lost { markLost(sock, slot: slot) }
                 }
-                if lost { markLost(sock, slot: slot) }
             }
             if sackedAbove == 0 && !tcpConfig.rack { break }
             slot = tcpSlab.next(slot)

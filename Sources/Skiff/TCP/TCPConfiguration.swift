@@ -35,6 +35,9 @@ public struct TCPConfiguration: Sendable {
     public var maxSynBacklog = 256
     /// Linux: `tcp_challenge_ack_limit` (per second).
     public var challengeAckLimit = 1000
+    /// Linux: `tcp_invalid_ratelimit` (500 ms): per connection, at most one ACK per interval
+    /// answers invalid segments (out-of-window pure ACKs and SYNs, challenge ACKs).
+    public var invalidRateLimit: Nanoseconds = 500 * Time.millisecond
     /// Linux: `tcp_early_retrans` (3: TLP on) and `tcp_recovery` (1: RACK on).
     public var tailLossProbe = true
     public var rack = true
@@ -77,5 +80,12 @@ public struct TCPCounters: Sendable {
     public var zeroWindowProbes: UInt64 = 0
     public var orphansDropped: UInt64 = 0
     public var timeWaitRecycled: UInt64 = 0
+    /// ACKs not sent because of `tcp_invalid_ratelimit` (Linux: TCPACKSkippedSeq, TCPACKSkippedChallenge).
+    public var ackSkippedSeq: UInt64 = 0
+    public var ackSkippedChallenge: UInt64 = 0
+    /// SYNs in a synchronised state answered with a challenge ACK (Linux: TCPSYNChallenge).
+    public var synChallenge: UInt64 = 0
+    /// In-order data dropped because the receive window was closed (Linux: TCPZeroWindowDrop).
+    public var zeroWindowDrops: UInt64 = 0
     public init() {}
 }

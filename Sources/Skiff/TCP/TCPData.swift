@@ -23,6 +23,21 @@ extension NetworkStack {
         if seqLE(seq, sock.rcvNxt) {
             // In order (possibly overlapping what we have).
             let overlap = Int(sock.rcvNxt &- seq)
+            if overlap > 0 && sock.sackEnabled && tcpConfig.dsack {
+                // Linux: a partly old segment D-SACKs its old head.
+                sock.dsack = (seq, sock.rcvNxt)
+                tcpCounters.dsackSent &+= 1
+            }
+            let window = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
+            if Int32(bitPattern: window) <= 0 {
+                // Linux: in-order data (or FIN) at a closed window is dropped and answered at once
+                // (TCPZeroWindowDrop); the sender's probes find out when it reopens.
+                tcpCounters.zeroWindowDrops &+= 1
+                drops.count(.tcpReceiveBufferFull)
+                sock.quickAcks = max(sock.quickAcks, 16)
+                tcpSendAck(sock)
+                return
+            }
             if overlap > 0 { _ = b.pull(overlap); b.meta.tcpSeq = sock.rcvNxt }
             let hadHoles = sock.outOfOrderQueue.head != PacketSlab.none
             var finSeen = fin
@@ -40,7 +55,9 @@ extension NetworkStack {
                 tcpFin(sock)
                 return
             }
-            if hadHoles || sock.quickAcks > 0 || sock.segmentsSinceAck >= 2 {
+            // Linux (__tcp_ack_snd_check): at once in quick-ACK mode, when out-of-order data was
+            // there, or when more than one full segment (rcv_mss) arrived since the last ACK.
+            if hadHoles || sock.quickAcks > 0 || Int(sock.rcvNxt &- sock.rcvWup) > sock.rcvMSS {
                 if sock.quickAcks > 0 { sock.quickAcks -= 1 }
                 tcpSendAck(sock)
             } else {

@@ -126,7 +126,7 @@ extension NetworkStack {
     /// A segment for a listener: a SYN starts a connection (a child in SYN-RECV, or a SYN cookie
     /// when the queue is full); an ACK may complete a SYN cookie; anything else gets a RST.
     /// Linux: `tcp_v4_conn_request()`, `cookie_v4_check()`.
-    func tcpListenReceive(_ l: TCPSocket, _ seg: TCPSegmentInfo) {
+    func tcpListenReceive(_ l: TCPSocket, _ seg: TCPSegmentInfo, isn: UInt32? = nil) {
         if seg.has.rst { return }
         if seg.has.ack && !seg.has.syn {
             if tcpConfig.synCookies, let mss = synCookies.decode(
@@ -140,7 +140,14 @@ extension NetworkStack {
                 c.irs = seg.seq &- 1
                 c.rcvNxt = seg.seq; c.copiedSeq = seg.seq; c.rcvWup = seg.seq
                 c.mss = min(Int(mss), c.advertisedMSS)
+                // The cookie's SYN-ACK offered no window scale (nor SACK, timestamps): windows are
+                // unscaled both ways.
+                c.receiveWindowScale = 0
+                c.sendWindowScale = 0
+                c.windowScalingEnabled = false
+                c.rcvMSS = min(c.mss, 1460)
                 c.sndWnd = UInt32(seg.window)
+                c.maxWindow = c.sndWnd
                 c.sndWl1 = seg.seq; c.sndWl2 = seg.ack
                 c.state = .established
                 l.acceptQueue.append(c.handle)
@@ -157,7 +164,8 @@ extension NetworkStack {
             drops.count(.tcpListenOverflow)
             return
         }
-        if l.synQueueLength >= min(tcpConfig.maxSynBacklog, max(8, l.backlog)) {
+        // Linux (tcp_conn_request, since 4.4): the SYN queue is full at the listen backlog.
+        if l.synQueueLength >= l.backlog {
             guard tcpConfig.synCookies else { tcpCounters.listenDrops &+= 1; drops.count(.tcpListenOverflow); return }
             sendSynCookie(l, seg)
             return
@@ -171,8 +179,8 @@ extension NetworkStack {
         c.sndWnd = UInt32(seg.window)
         c.maxWindow = c.sndWnd
         c.sndWl1 = seg.seq
-        c.iss = isnGenerator.generate(localAddress: seg.destination, localPort: seg.destinationPort,
-                                      remoteAddress: seg.source, remotePort: seg.sourcePort, now: now)
+        c.iss = isn ?? isnGenerator.generate(localAddress: seg.destination, localPort: seg.destinationPort,
+                                             remoteAddress: seg.source, remotePort: seg.sourcePort, now: now)
         c.sndUna = c.iss; c.sndNxt = c.iss; c.writeSeq = c.iss
         c.state = .synReceived
         l.synQueueLength += 1
@@ -196,6 +204,7 @@ extension NetworkStack {
     /// Answers a SYN statelessly with a cookie ISN (Linux: `cookie_v4_init_sequence`).
     func sendSynCookie(_ l: TCPSocket, _ seg: TCPSegmentInfo) {
         tcpCounters.synCookiesSent &+= 1
+        tcpCounters.outSegs &+= 1
         let mtu = resolveRoute(seg.source, cache: &l.routeCache)?.mtu ?? 1500
         let peerMSS = Int(seg.options.maximumSegmentSize ?? 536)
         let (cookie, mss) = synCookies.encode(source: seg.source, sourcePort: seg.sourcePort, destination: seg.destination,
@@ -220,24 +229,48 @@ extension NetworkStack {
     /// Processes a segment for a connection in any state but LISTEN.
     /// Linux: `tcp_rcv_state_process()` / `tcp_rcv_established()`, RFC 9293 §3.10.7.
     func tcpRcvStateProcess(_ sock: TCPSocket, _ seg: TCPSegmentInfo, _ buffer: consuming PacketBuffer) {
-        sock.lastReceiveTime = now
-        sock.probesOut = 0
         if sock.state == .synSent { tcpSynSentReceive(sock, seg); return }
         if sock.state == .closed { tcpResetForSegment(seg); return }
-
-        // PAWS (RFC 7323 §5): an old timestamp marks an old duplicate.
-        if sock.timestampsEnabled, !seg.has.rst, let ts = seg.options.timestamp,
-           seqLT(ts.value, sock.tsRecent), now &- sock.tsRecentStamp < 24 * 86_400 * Time.second {
-            tcpCounters.pawsRejected &+= 1
-            drops.count(.tcpPAWS)
-            tcpSendAck(sock)
+        if sock.state == .synReceived && sock.parent >= 0 && seg.has.syn && !seg.has.ack && !seg.has.rst
+            && seg.seq == sock.irs {
+            // A retransmitted SYN: our SYN-ACK was lost; resend it (Linux: tcp_check_req →
+            // inet_rtx_syn_ack). It is below rcv_nxt, so this comes before the window check.
+            tcpRetransmitHead(sock)
             return
         }
-        // Sequence acceptability (RFC 9293 §3.10.7.4, first check).
+        if sock.state == .timeWait { tcpTimeWaitReceive(sock, seg); return }
+
+        // PAWS (RFC 7323 §5): an old timestamp marks an old duplicate. A RST passes.
+        if !seg.has.rst && pawsReject(sock, seg) {
+            tcpCounters.pawsRejected &+= 1
+            drops.count(.tcpPAWS)
+            if seg.has.syn {
+                tcpCounters.synChallenge &+= 1
+                sendChallengeAck(sock)
+            } else if seg.endSeq == seg.seq && outOfWindowAckLimited(sock) {
+                tcpCounters.ackSkippedSeq &+= 1
+            } else {
+                tcpSendAck(sock)
+            }
+            return
+        }
+        // Sequence acceptability (Linux: tcp_sequence; RFC 9293 §3.10.7.4, first check).
         if !segmentAcceptable(sock, seg) {
             tcpCounters.outOfWindow &+= 1
             drops.count(.tcpOutOfWindow)
             if !seg.has.rst {
+                if seg.has.syn {
+                    // RFC 5961 §4 (Linux: syn_challenge).
+                    tcpCounters.synChallenge &+= 1
+                    sendChallengeAck(sock)
+                    return
+                }
+                // Pure ACKs out of window are answered at most once per tcp_invalid_ratelimit
+                // (Linux: tcp_oow_rate_limited); data is always answered.
+                if seg.endSeq == seg.seq && outOfWindowAckLimited(sock) {
+                    tcpCounters.ackSkippedSeq &+= 1
+                    return
+                }
                 if sock.sackEnabled && tcpConfig.dsack && seqLT(seg.seq, sock.rcvNxt) && seg.payloadLength > 0 {
                     sock.dsack = (seg.seq, seqMin(seg.endSeq, sock.rcvNxt))
                     tcpCounters.dsackSent &+= 1
@@ -257,13 +290,15 @@ extension NetworkStack {
         }
         // SYN in a synchronised state (RFC 5961 §4): challenge ACK.
         if seg.has.syn {
-            if sock.state == .synReceived && seg.seq == sock.irs {
-                // A retransmitted SYN: our SYN-ACK was lost; resend it.
-                tcpRetransmitHead(sock)
+            // Linux (tcp_rcv_state_process): after a simultaneous open, the peer's SYN-ACK in
+            // SYN-RECV that acknowledges our SYN completes the handshake like an ACK.
+            let simultaneousOpenSynAck = sock.state == .synReceived && sock.parent < 0 && seg.has.ack
+                && seg.endSeq == seg.seq &+ 1 && seg.endSeq == sock.rcvNxt && seg.ack == sock.sndNxt
+            if !simultaneousOpenSynAck {
+                tcpCounters.synChallenge &+= 1
+                sendChallengeAck(sock)
                 return
             }
-            sendChallengeAck(sock)
-            return
         }
         guard seg.has.ack else { drops.count(.tcpMalformed); return }
         if sock.state == .synReceived {
@@ -274,11 +309,24 @@ extension NetworkStack {
             }
             tcpEstablishPassive(sock)
         }
-        // RFC 5961 §5: an ACK for data never sent, or too old, is answered and dropped.
+        // An ACK for data never sent is dropped with the segment (Linux: tcp_ack() →
+        // TCP_ACK_UNSENT_DATA): silently in ESTABLISHED, with a challenge ACK in the other states.
         if seqGT(seg.ack, sock.sndNxt) {
+            drops.count(.tcpOutOfWindow)
+            if sock.state != .established { sendChallengeAck(sock) }
+            return
+        }
+        // RFC 5961 §5.2: an ACK below snd_una − min(max_window, bytes_acked) is a blind
+        // injection: challenge ACK, and the segment is dropped (Linux: TCP_TOO_OLD_ACK).
+        let ackWindow = UInt32(truncatingIfNeeded: min(UInt64(sock.maxWindow), sock.bytesAcked))
+        if seqLT(seg.ack, sock.sndUna &- ackWindow) {
+            drops.count(.tcpOutOfWindow)
             sendChallengeAck(sock)
             return
         }
+        // A valid ACK: the peer is alive (Linux: tcp_ack resets icsk_probes_out, sets rcv_tstamp).
+        sock.lastReceiveTime = now
+        sock.probesOut = 0
         tcpAck(sock, seg)
         if let ts = seg.options.timestamp, sock.timestampsEnabled, seqLE(seg.seq, sock.rcvWup) || seg.seq == sock.rcvNxt {
             sock.tsRecent = ts.value
@@ -301,38 +349,94 @@ extension NetworkStack {
         switch sock.state {
         case .established, .finWait1, .finWait2:
             if seg.payloadLength > 0 || seg.has.fin { tcpDataQueue(sock, seg, buffer) }
-        case .timeWait:
-            if seg.has.fin {
-                // A retransmitted FIN: ACK it again and restart TIME-WAIT (RFC 9293).
-                tcpSendAck(sock)
-                timers.arm(sock.keepaliveTimer, at: now &+ tcpConfig.timeWaitLength)
+        case .closeWait, .closing, .lastAck:
+            // After the peer's FIN only a retransmission can come; it is answered as a duplicate
+            // (Linux: tcp_rcv_state_process step 7 passes seq < rcv_nxt to tcp_data_queue).
+            if (seg.payloadLength > 0 || seg.has.fin) && seqLT(seg.seq, sock.rcvNxt) && seqLE(seg.endSeq, sock.rcvNxt) {
+                tcpDataQueue(sock, seg, buffer)
             }
         default:
             break
         }
     }
 
-    /// RFC 9293 §3.10.7.4 acceptability test.
+    /// PAWS (RFC 7323 §5.3; Linux: `tcp_paws_discard`, a one-tick tolerance, and timestamps older
+    /// than 24 days no longer count).
+    func pawsReject(_ sock: TCPSocket, _ seg: TCPSegmentInfo) -> Bool {
+        guard sock.timestampsEnabled, let ts = seg.options.timestamp else { return false }
+        return Int32(bitPattern: sock.tsRecent &- ts.value) > 1 && now &- sock.tsRecentStamp < 24 * 86_400 * Time.second
+    }
+
+    /// Per-connection limit on ACKs that answer invalid segments: true when one went out less
+    /// than `tcp_invalid_ratelimit` ago (Linux: `__tcp_oow_rate_limited`).
+    func outOfWindowAckLimited(_ sock: TCPSocket) -> Bool {
+        if let last = sock.lastOutOfWindowAck, now &- last < tcpConfig.invalidRateLimit { return true }
+        sock.lastOutOfWindowAck = now
+        return false
+    }
+
+    /// A segment for a connection in TIME-WAIT (Linux: `tcp_timewait_state_process`): a bare ACK
+    /// or RST exactly at `rcv_nxt` restarts the 60 s (a RST ends TIME-WAIT, `tcp_rfc1337` = 0); a
+    /// new SYN above the old sequence space opens a new connection through the listener; anything
+    /// else (a retransmitted FIN) is ACKed and restarts the 60 s.
+    func tcpTimeWaitReceive(_ sock: TCPSocket, _ seg: TCPSegmentInfo) {
+        let paws = pawsReject(sock, seg)
+        if !paws && seg.seq == sock.rcvNxt && (seg.endSeq == seg.seq || seg.has.rst) {
+            if seg.has.rst {
+                tcpDone(sock)   // TIME-WAIT assassination (RFC 1337), as Linux allows by default
+                return
+            }
+            timers.arm(sock.keepaliveTimer, at: now &+ tcpConfig.timeWaitLength)
+            if let ts = seg.options.timestamp, sock.timestampsEnabled { sock.tsRecent = ts.value; sock.tsRecentStamp = now }
+            return
+        }
+        if seg.has.syn && !seg.has.rst && !seg.has.ack && !paws
+            && (seqGT(seg.seq, sock.rcvNxt)
+                || (sock.timestampsEnabled && seg.options.timestamp.map { Int32(bitPattern: sock.tsRecent &- $0.value) < 0 } == true)),
+           let h = tcpListeners[sock.localPort], let l = tcpSocket(h) {
+            // A new incarnation: its ISN continues above the old connection's (RFC 1122 4.2.2.13).
+            var isn = sock.sndNxt &+ 65535 &+ 2
+            if isn == 0 { isn = 1 }
+            tcpCounters.timeWaitRecycled &+= 1
+            tcpDone(sock)
+            tcpListenReceive(l, seg, isn: isn)
+            return
+        }
+        if paws { tcpCounters.pawsRejected &+= 1 }
+        if seg.has.rst { return }
+        if paws || seg.has.ack { timers.arm(sock.keepaliveTimer, at: now &+ tcpConfig.timeWaitLength) }
+        if seg.endSeq == seg.seq || seg.has.syn, outOfWindowAckLimited(sock) {
+            tcpCounters.ackSkippedSeq &+= 1
+            return
+        }
+        tcpSendAck(sock)
+    }
+
+    /// Sequence acceptability as Linux tests it (`tcp_sequence()`): the segment must not end
+    /// before the edge last advertised (`rcv_wup`) nor start beyond the window; one that runs past
+    /// the window is taken only while the receive queue is empty. This is looser than RFC 9293
+    /// §3.10.7.4's test: an old segment that still reaches `rcv_wup` is processed (its ACK is
+    /// used, its data is answered with a D-SACK), as Linux does.
     func segmentAcceptable(_ sock: TCPSocket, _ seg: TCPSegmentInfo) -> Bool {
-        let len = seg.endSeq &- seg.seq
         let wnd = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
         let window = Int32(bitPattern: wnd) > 0 ? wnd : 0
-        if len == 0 {
-            if window == 0 { return seg.seq == sock.rcvNxt }
-            return seqLE(sock.rcvNxt, seg.seq) && seqLT(seg.seq, sock.rcvNxt &+ window)
+        if seqLT(seg.endSeq, sock.rcvWup) { return false }
+        let right = sock.rcvNxt &+ window
+        if seqGT(seg.endSeq, right) {
+            if seqGT(seg.seq, right) { return false }
+            if sock.receiveQueue.head != PacketSlab.none { return false }
         }
-        if window == 0 {
-            // Linux still takes an in-sequence zero-length probe or a pure FIN; data is refused.
-            return seg.seq == sock.rcvNxt && seg.payloadLength == 0
-        }
-        let last = seg.endSeq &- 1
-        return (seqLE(sock.rcvNxt, seg.seq) && seqLT(seg.seq, sock.rcvNxt &+ window))
-            || (seqLE(sock.rcvNxt, last) && seqLT(last, sock.rcvNxt &+ window))
-            || (seqLT(seg.seq, sock.rcvNxt) && seqGT(seg.endSeq, sock.rcvNxt))
+        return true
     }
 
     /// RFC 5961 challenge ACK, rate limited per second (Linux: `tcp_send_challenge_ack`).
+    /// First the connection's own limit (one per `tcp_invalid_ratelimit`), then the stack-wide
+    /// count per second (Linux: `tcp_challenge_ack_limit`; Linux randomises it, this does not).
     func sendChallengeAck(_ sock: TCPSocket) {
+        if outOfWindowAckLimited(sock) {
+            tcpCounters.ackSkippedChallenge &+= 1
+            return
+        }
         if now &- challengeAckWindowStart >= Time.second {
             challengeAckWindowStart = now
             challengeAckCount = 0
@@ -429,7 +533,7 @@ extension NetworkStack {
     /// SYN-RECV → ESTABLISHED: the child joins its listener's accept queue.
     func tcpEstablishPassive(_ sock: TCPSocket) {
         sock.state = .established
-        tcpCounters.passiveOpens &+= 1
+        if sock.parent >= 0 { tcpCounters.passiveOpens &+= 1 }
         if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
         if sock.parent >= 0, let l = tcpSocket(sock.parent) {
             l.synQueueLength = max(0, l.synQueueLength - 1)

@@ -65,6 +65,10 @@ extension NetworkStack {
             copied += n
         }
         if copied == 0 { return .failure(.EAGAIN) }
+        if !flags.contains(.more), sock.writeQueue.tail != PacketSlab.none {
+            // Linux: tcp_push() → tcp_mark_push(): the write's last segment carries PSH.
+            tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpFlags |= TCPFlag.psh }
+        }
         tcpPush(sock, more: flags.contains(.more))
         return .success(copied)
     }
@@ -94,7 +98,7 @@ extension NetworkStack {
     /// sent buffer moves to the retransmit queue and a clone goes down the stack.
     /// Linux: `tcp_write_xmit()`. Returns true if anything was sent.
     @discardableResult
-    func tcpWriteXmit(_ sock: TCPSocket, nagle: NagleMode) -> Bool {
+    func tcpWriteXmit(_ sock: TCPSocket, nagle: NagleMode, ignoreWindow: Bool = false, limit: Int = Int.max) -> Bool {
         guard sock.state.isSynchronized || sock.state == .synSent || sock.state == .synReceived else { return false }
         let mssNow = sendMSS(sock)
         var sent = 0
@@ -117,7 +121,7 @@ extension NetworkStack {
             if sock.inFlight >= sock.window.cwnd && m.tcpFlags & TCPFlag.fin == 0 { break }
             // Receive window (Linux: tcp_snd_wnd_test).
             let dataEnd = m.tcpFlags & TCPFlag.fin != 0 ? m.tcpEndSeq &- 1 : m.tcpEndSeq
-            if seqGT(dataEnd, sock.sndUna &+ sock.sndWnd) && m.tcpFlags & TCPFlag.syn == 0 {
+            if seqGT(dataEnd, sock.sndUna &+ sock.sndWnd) && m.tcpFlags & TCPFlag.syn == 0 && !ignoreWindow {
                 if sock.packetsOut == 0 { armProbe0(sock) }
                 break
             }
@@ -126,7 +130,13 @@ extension NetworkStack {
             if payload < mssNow && m.tcpFlags & TCPFlag.fin == 0 && slot == sock.writeQueue.tail {
                 switch nagle {
                 case .push: break
-                case .cork: if sock.writeQueue.count == 1 { return sent > 0 }
+                case .cork:
+                    if sock.writeQueue.count == 1 {
+                        // Linux: tcp_check_probe_timer() — with nothing in flight the probe timer
+                        // will send the corked segment (TCP_CORK's ceiling).
+                        if sent == 0 && sock.packetsOut == 0 { armProbe0(sock) }
+                        return sent > 0
+                    }
                 case .nagle:
                     let minshall = seqGT(sock.sndSml, sock.sndUna) && !seqGT(sock.sndSml, sock.sndNxt)
                     if sock.packetsOut > 0 && minshall { return sent > 0 }
@@ -136,17 +146,42 @@ extension NetworkStack {
             tcpSlab.pushBack(b, onto: &sock.retransmitQueue)
             let rslot = sock.retransmitQueue.tail
             sock.packetsOut += 1
+            if sock.caState == .recovery || sock.caState == .cwr { sock.prrOut += 1 }   // Linux: prr_out
             tcpTransmit(sock, slot: rslot)
             sock.sndNxt = seqMax(sock.sndNxt, m.tcpEndSeq)
             if payload < mssNow { sock.sndSml = m.tcpEndSeq }
             sock.bytesSent &+= UInt64(len)
             sent += 1
+            if sent >= limit { break }
         }
         if sent > 0 {
             sock.lastSendTime = now
             armRetransmitTimer(sock)
         }
         return sent > 0
+    }
+
+    /// Splits the head of the write queue so that it keeps `keep` payload bytes; the rest becomes
+    /// a new buffer after it, taking the PSH and FIN. Linux: `tcp_fragment()`.
+    func tcpFragmentWriteHead(_ sock: TCPSocket, keep: Int) {
+        let head = sock.writeQueue.head
+        guard head != PacketSlab.none, keep > 0 else { return }
+        let len = tcpSlab.length(at: head)
+        guard len > keep, !tcpSlab.isFull, var rest = pool.allocate(size: len - keep, headroom: tcpHeadroom) else { return }
+        let m = tcpSlab.meta(at: head)
+        let p = rest.put(len - keep)
+        _ = tcpSlab.withBuffer(at: head) { b in b.copyBytes(to: p, offset: keep, count: len - keep) }
+        rest.meta.tcpSeq = m.tcpSeq &+ UInt32(keep)
+        rest.meta.tcpEndSeq = m.tcpEndSeq
+        rest.meta.tcpFlags = m.tcpFlags
+        rest.releaseHeader()
+        tcpSlab.withBuffer(at: head) { b in
+            _ = b.trim(to: keep)
+            b.meta.tcpEndSeq = m.tcpSeq &+ UInt32(keep)
+            b.meta.tcpFlags = m.tcpFlags & ~(TCPFlag.psh | TCPFlag.fin)
+        }
+        PacketSlab.adjust(&sock.writeQueue, bytes: -(len - keep))
+        tcpSlab.insert(rest, after: head, in: &sock.writeQueue)
     }
 
     // MARK: tcp_transmit_skb
@@ -159,6 +194,8 @@ extension NetworkStack {
         tcpSlab.updateMeta(at: slot) { $0.timestamp = now }
         tracer.record(c.meta.traceID, .tcpTransmitSkb, contexts.current, now)
         let flags = c.meta.tcpFlags
+        // Linux: OutSegs counts new segments, not retransmissions (those are RetransSegs).
+        if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= 1 }
         buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags)
         sock.segmentsOut &+= 1
         _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
@@ -194,7 +231,18 @@ extension NetworkStack {
         p.storeBytes(of: (ackFlag ? sock.rcvNxt : 0).bigEndian, toByteOffset: 8, as: UInt32.self)
         p.storeBytes(of: UInt8(hl / 4) << 4, toByteOffset: 12, as: UInt8.self)
         p.storeBytes(of: flags, toByteOffset: 13, as: UInt8.self)
-        let win = syn ? UInt16(min(selectWindow(sock), 65535)) : UInt16(min(selectWindow(sock) >> UInt32(sock.receiveWindowScale), 65535))
+        let win: UInt16
+        if syn {
+            // Linux: tcp_select_initial_window() — at most 64 KiB on a SYN (never scaled), rounded
+            // down to whole segments of the MSS (less the timestamp option on a SYN-ACK carrying it).
+            let m = max(sock.advertisedMSS - (sock.state == .synReceived && sock.timestampsEnabled ? 12 : 0), 1)
+            let w = UInt32(min(65535, max(0, sock.receiveBufferSize / 2)) / m * m)
+            sock.rcvWnd = w
+            sock.rcvWup = sock.rcvNxt
+            win = UInt16(w)
+        } else {
+            win = UInt16(min(selectWindow(sock) >> UInt32(sock.receiveWindowScale), 65535))
+        }
         p.storeBytes(of: win.bigEndian, toByteOffset: 14, as: UInt16.self)
         p.storeBytes(of: UInt32(0), toByteOffset: 16, as: UInt32.self)
         if optLen > 0 { _ = opts.emit(into: UnsafeMutableRawBufferPointer(start: p + 20, count: optLen)) }
@@ -254,9 +302,11 @@ extension NetworkStack {
         let current = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
         var window = free
         if Int32(bitPattern: current) > 0 && window < current { window = current }
-        // Round to the scale so the advertised edge is exact.
+        // Round up to the scale unit, so the scaled field never moves the right edge left nor
+        // scales a small window away (Linux: ALIGN(window, 1 << rcv_wscale)).
         let scale = UInt32(sock.receiveWindowScale)
-        window = (window >> scale) << scale
+        let unit = UInt32(1) << scale
+        window = (window + unit - 1) / unit * unit
         sock.rcvWnd = window
         sock.rcvWup = sock.rcvNxt
         return window
@@ -268,6 +318,7 @@ extension NetworkStack {
         let seq = sock.sndNxt
         buildTCPHeader(sock, &b, seq: seq, flags: TCPFlag.ack)
         sock.segmentsOut &+= 1
+        tcpCounters.outSegs &+= 1
         _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
                         route: &sock.routeCache)
     }
@@ -314,6 +365,7 @@ extension NetworkStack {
                                        initial: InternetChecksum.pseudoHeaderSum(source: destination, destination: source, protocol: IPProtocol.tcp, length: 20))
         p.storeBytes(of: InternetChecksum.fold(sum).bigEndian, toByteOffset: 16, as: UInt16.self)
         tcpCounters.outRsts &+= 1
+        tcpCounters.outSegs &+= 1
         var cache = RouteCache()
         _ = ipQueueXmitFrom(b, source: destination, destination: source, protocol: IPProtocol.tcp, route: &cache)
     }

@@ -131,12 +131,21 @@ public final class TCPSocket {
     @exclusivity(unchecked) var rackTime: Nanoseconds = 0
     @exclusivity(unchecked) var rackEndSeq: UInt32 = 0
     @exclusivity(unchecked) var rackRTT: Nanoseconds = 0
+    /// RACK has a delivered segment to compare with (Linux: `rack.mstamp` set).
+    @exclusivity(unchecked) var rackValid = false
+    /// Reordering was observed: a hole filled by an original transmission (Linux: `reord_seen`).
+    @exclusivity(unchecked) var reordSeen = false
+    /// Highest SACKed sequence (Linux: `tcp_highest_sack_seq`), meaningful above `snd_una`.
+    @exclusivity(unchecked) var fackSeq: UInt32 = 0
     @exclusivity(unchecked) var lastSendTime: Nanoseconds = 0
     @exclusivity(unchecked) var lastReceiveTime: Nanoseconds = 0
     /// Sequence of a pending TLP probe (Linux: `tlp_high_seq`); 0 = none.
     @exclusivity(unchecked) var tlpHighSeq: UInt32 = 0
     /// D-SACK block to send with the next ACK (RFC 2883).
     @exclusivity(unchecked) var dsack: (UInt32, UInt32)? = nil
+    /// When the last ACK answering an invalid segment (out of window, challenge) went out
+    /// (Linux: `last_oow_ack_time`, limited by `tcp_invalid_ratelimit`).
+    @exclusivity(unchecked) var lastOutOfWindowAck: Nanoseconds? = nil
 
     // Delayed ACK (Linux: `icsk_ack`).
     @exclusivity(unchecked) var ackPending = false

@@ -2,35 +2,55 @@ import SkiffWire
 
 extension NetworkStack {
     /// Arms the retransmit timer for what is outstanding: a tail loss probe (RFC 8985 §7) when
-    /// the connection is in Open state with SACK, else the RTO (RFC 6298) with its backoff.
-    /// Linux: `tcp_rearm_rto()` / `tcp_schedule_loss_probe()`.
+    /// the connection has SACK and is in Open or CWR state, else the RTO (RFC 6298) with its
+    /// backoff. As Linux's `tcp_schedule_loss_probe()`: PTO = 2·SRTT + 200 ms with one segment
+    /// out (the peer may delay its ACK), + 2 ms with more, 1 s before any RTT sample, and never
+    /// later than the RTO would fire — from now when an ACK advanced (`restart`), else from when
+    /// the first outstanding segment was sent. Linux: `tcp_rearm_rto()` / `tcp_schedule_loss_probe()`.
     func armRetransmitTimer(_ sock: TCPSocket, restart: Bool = false) {
         if sock.packetsOut == 0 { timers.cancel(sock.retransmitTimer); sock.pendingTimer = .none; return }
-        if !restart && timers.isArmed(sock.retransmitTimer) && sock.pendingTimer != .probe0 { return }
         let rto = currentRTO(sock)
-        if tcpConfig.tailLossProbe && sock.sackEnabled && sock.caState == .open && sock.tlpHighSeq == 0
-            && sock.state == .established, let srtt = sock.rtt.srtt {
-            var pto = 2 * srtt
-            if sock.packetsOut == 1 { pto = max(pto, srtt + srtt / 2 + 200 * Time.millisecond) }
-            pto = max(pto, 10 * Time.millisecond)
-            if pto < rto {
-                sock.pendingTimer = .lossProbe
-                timers.arm(sock.retransmitTimer, at: now &+ pto)
-                return
+        let head = sock.retransmitQueue.head
+        let headSent = head != PacketSlab.none ? tcpSlab.meta(at: head).timestamp : now
+        // How far in the future the RTO is (Linux: tcp_rto_delta_us).
+        let rtoDelta = Int64(bitPattern: headSent &+ rto) - Int64(bitPattern: now)
+        if tcpConfig.tailLossProbe && sock.sackEnabled && (sock.caState == .open || sock.caState == .cwr)
+            && sock.state.isSynchronized {
+            var pto: Nanoseconds
+            if let srtt = sock.rtt.srtt {
+                pto = 2 * srtt + (sock.packetsOut == 1 ? sock.rtt.minRTO : 2 * Time.millisecond)
+            } else {
+                pto = RTTEstimator.defaultInitialRTO
             }
+            let delta = restart ? Int64(rto) : rtoDelta
+            if delta > 0 { pto = min(pto, Nanoseconds(delta)) }
+            sock.pendingTimer = .lossProbe
+            timers.arm(sock.retransmitTimer, at: now &+ pto)
+            return
         }
+        if !restart && timers.isArmed(sock.retransmitTimer) && sock.pendingTimer == .rto { return }
+        // Replacing a loss probe, the RTO keeps its time from the head's transmission.
+        let wasProbe = !restart && sock.pendingTimer == .lossProbe
         sock.pendingTimer = .rto
-        timers.arm(sock.retransmitTimer, at: now &+ rto)
+        timers.arm(sock.retransmitTimer, at: now &+ (wasProbe ? Nanoseconds(max(rtoDelta, 1)) : rto))
     }
 
     /// RTO with exponential backoff, capped at 120 s (Linux: `inet_csk_rto_backoff`).
     func currentRTO(_ sock: TCPSocket) -> Nanoseconds { sock.rtt.rto }
 
     /// Arms the zero-window probe timer (Linux: `tcp_check_probe_timer` / `ICSK_TIME_PROBE0`).
-    func armProbe0(_ sock: TCPSocket) {
-        if sock.pendingTimer == .probe0 && timers.isArmed(sock.retransmitTimer) { return }
+    /// `restart` re-arms a pending probe from now (Linux: `tcp_ack_probe` when an ACK leaves the
+    /// window shut).
+    func armProbe0(_ sock: TCPSocket, restart: Bool = false) {
+        if !restart && sock.pendingTimer == .probe0 && timers.isArmed(sock.retransmitTimer) { return }
         sock.pendingTimer = .probe0
-        timers.arm(sock.retransmitTimer, at: now &+ max(currentRTO(sock), 200 * Time.millisecond))
+        timers.arm(sock.retransmitTimer, at: now &+ probe0Interval(sock))
+    }
+
+    /// The probe interval: max(RTO, 200 ms) doubled per unanswered-window probe, at most 120 s
+    /// (Linux: `tcp_probe0_when` = `tcp_probe0_base` << `icsk_backoff`, capped at `TCP_RTO_MAX`).
+    func probe0Interval(_ sock: TCPSocket) -> Nanoseconds {
+        min(max(currentRTO(sock), 200 * Time.millisecond), sock.rtt.maxRTO)
     }
 
     /// Dispatches a TCP timer. Linux: `tcp_write_timer_handler()`, `tcp_delack_timer_handler()`,
@@ -94,6 +114,7 @@ extension NetworkStack {
             sock.highSeq = sock.sndNxt
             sock.dupAcks = 0
             sock.tlpHighSeq = 0
+            if !sock.sackEnabled { sock.sackedOut = 0 }   // Linux: tcp_reset_reno_sack
             // Everything not SACKed is presumed lost (Linux: tcp_enter_loss → tcp_mark_skb_lost).
             var slot = sock.retransmitQueue.head
             while slot != PacketSlab.none {
@@ -125,13 +146,22 @@ extension NetworkStack {
     func tcpLossProbe(_ sock: TCPSocket) {
         sock.pendingTimer = .none
         guard sock.packetsOut > 0, sock.state.isSynchronized else { return }
+        if sock.tlpHighSeq != 0 {
+            // At most one probe outstanding: the RTO keeps its time (Linux: goto rearm_timer).
+            let head = tcpSlab.meta(at: sock.retransmitQueue.head).timestamp
+            let delta = Int64(bitPattern: head &+ currentRTO(sock)) - Int64(bitPattern: now)
+            sock.pendingTimer = .rto
+            timers.arm(sock.retransmitTimer, at: now &+ Nanoseconds(max(delta, 1)))
+            return
+        }
         sock.tailLossProbes &+= 1
         tcpCounters.lossProbes &+= 1
         let before = sock.sndNxt
         if sock.writeQueue.head != PacketSlab.none {
+            // One new segment, whatever the congestion window (Linux: tcp_write_xmit push_one = 2).
             let savedCwnd = sock.window.cwnd
             sock.window.cwnd = max(sock.window.cwnd, sock.inFlight + 1)
-            tcpWriteXmit(sock, nagle: .push)
+            tcpWriteXmit(sock, nagle: .push, limit: 1)
             sock.window.cwnd = savedCwnd
         }
         if sock.sndNxt == before, sock.retransmitQueue.tail != PacketSlab.none {
@@ -144,20 +174,43 @@ extension NetworkStack {
 
     /// Zero-window probe: a segment one byte below `snd_una` makes the peer answer with its
     /// window (Linux: `tcp_probe_timer()` → `tcp_write_wakeup()` → `tcp_xmit_probe_skb()`).
+    /// Linux: `tcp_probe_timer()` → `tcp_send_probe0()` → `tcp_write_wakeup()`. When the window
+    /// has room for part of the next segment, that part is sent (Nagle and cork ignored), which
+    /// also ends a cork after one probe interval; otherwise a bare probe. Every ACK resets the
+    /// probe count (`icsk_probes_out`), so only an unanswered peer times out, after
+    /// `tcp_retries2` probes; the interval doubles until the window opens.
     func tcpProbeTimer(_ sock: TCPSocket) {
         sock.pendingTimer = .none
-        guard sock.state.isSynchronized, sock.writeQueue.head != PacketSlab.none, sock.packetsOut == 0 else { return }
-        if sock.sndWnd > 0 { tcpPush(sock); return }
-        if sock.backoffCount >= (sock.orphaned ? tcpConfig.orphanRetries : tcpConfig.retries2) {
+        let head = sock.writeQueue.head
+        guard sock.state.isSynchronized, head != PacketSlab.none, sock.packetsOut == 0 else {
+            sock.probesOut = 0
+            return
+        }
+        if sock.probesOut >= (sock.orphaned ? tcpConfig.orphanRetries : tcpConfig.retries2) {
             sock.pendingError = .ETIMEDOUT
             tcpDone(sock)
             return
         }
-        tcpCounters.zeroWindowProbes &+= 1
-        sendProbe(sock)
-        sock.backoffCount += 1
-        sock.pendingTimer = .probe0
-        timers.arm(sock.retransmitTimer, at: now &+ max(currentRTO(sock), 200 * Time.millisecond))
+        let wndEnd = sock.sndUna &+ sock.sndWnd
+        let m = tcpSlab.meta(at: head)
+        if seqLT(m.tcpSeq, wndEnd) {
+            let fits = Int(wndEnd &- m.tcpSeq)
+            let room = min(fits, sendMSS(sock))
+            if tcpSlab.length(at: head) > room { tcpFragmentWriteHead(sock, keep: room) }
+            tcpSlab.updateMeta(at: head) { $0.tcpFlags |= TCPFlag.psh }
+            tcpWriteXmit(sock, nagle: .push, ignoreWindow: true, limit: 1)
+            if sock.packetsOut > 0 {
+                sock.probesOut = 0
+                sock.rtt.resetBackoff()
+                return
+            }
+        } else {
+            tcpCounters.zeroWindowProbes &+= 1
+            sendProbe(sock)
+        }
+        sock.probesOut += 1
+        sock.rtt.backoff()
+        armProbe0(sock, restart: true)
     }
 
     /// A bare ACK with `seq = snd_una - 1`, which the peer must answer (keepalive and window probes).
@@ -165,6 +218,7 @@ extension NetworkStack {
         guard var b = pool.allocate(size: 0, headroom: tcpHeadroom) else { return }
         buildTCPHeader(sock, &b, seq: sock.sndUna &- 1, flags: TCPFlag.ack)
         sock.segmentsOut &+= 1
+        tcpCounters.outSegs &+= 1
         _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
                         route: &sock.routeCache)
     }
@@ -174,7 +228,8 @@ extension NetworkStack {
     func tcpKeepaliveTimer(_ sock: TCPSocket) {
         switch sock.state {
         case .timeWait:
-            destroyTCPSocket(sock)
+            // Gone if the application closed it; otherwise its descriptor stays, CLOSED.
+            tcpDone(sock)
         case .finWait2 where sock.orphaned:
             destroyTCPSocket(sock)
         case .established, .closeWait, .finWait1, .finWait2:
