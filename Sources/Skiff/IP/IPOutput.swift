@@ -93,21 +93,9 @@ extension NetworkStack {
         let id = buffer.meta.traceID
         let dev = devices[route.device]
         tracer.record(id, .ipLocalOut, contexts.current, now)
-        if netfilter.isActive(.localOut) {
-            tracer.record(id, .netfilterLocalOut, contexts.current, now)
-            if netfilterHook(.localOut, buffer, inDevice: -1, outDevice: route.device) != .accept {
-                drops.count(.netfilter); counters.ipOutDiscards &+= 1
-                return .filtered
-            }
-        }
+        if !outputHookAccepts(.localOut, stage: .netfilterLocalOut, buffer, outDevice: route.device) { return .filtered }
         tracer.record(id, .ipOutput, contexts.current, now)
-        if netfilter.isActive(.postRouting) {
-            tracer.record(id, .netfilterPostRouting, contexts.current, now)
-            if netfilterHook(.postRouting, buffer, inDevice: -1, outDevice: route.device) != .accept {
-                drops.count(.netfilter); counters.ipOutDiscards &+= 1
-                return .filtered
-            }
-        }
+        if !outputHookAccepts(.postRouting, stage: .netfilterPostRouting, buffer, outDevice: route.device) { return .filtered }
         if buffer.length > route.mtu && buffer.meta.gsoSize == 0 {
             let df = buffer.bytes.count >= 8 && buffer.bytes[6] & 0x40 != 0
             if df {
@@ -119,6 +107,18 @@ extension NetworkStack {
         }
         neighOutput(buffer, device: dev, nextHop: route.nextHop, cachedEntry: &cache.neighbour)
         return nil
+    }
+
+    /// Runs an output hook (LOCAL_OUT, POST_ROUTING) if it has rules; a packet it refuses is
+    /// counted as an output discard. Linux: `NF_HOOK()` on the output path.
+    @inline(__always)
+    func outputHookAccepts(_ hook: NetfilterHook, stage: Stage, _ buffer: borrowing PacketBuffer, outDevice: Int) -> Bool {
+        guard netfilter.isActive(hook) else { return true }
+        tracer.record(buffer.meta.traceID, stage, contexts.current, now)
+        if netfilterHook(hook, buffer, inDevice: -1, outDevice: outDevice) == .accept { return true }
+        drops.count(.netfilter)
+        counters.ipOutDiscards &+= 1
+        return false
     }
 
     /// Splits a datagram larger than the MTU into fragments, each a new buffer with a copy of the
