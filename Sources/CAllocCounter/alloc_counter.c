@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <malloc.h>
 #include "alloc_counter.h"
 
 extern void *__libc_malloc(size_t);
@@ -35,3 +36,5 @@ int posix_memalign(void **out, size_t al, size_t n) {
     *out = p;
     return 0;
 }
+
+uint64_t skiff_heap_in_use(void) { return (uint64_t)mallinfo2().uordblks; }

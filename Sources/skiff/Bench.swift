@@ -3,6 +3,9 @@ import CAllocCounter
 import Skiff
 import SkiffSim
 
+/// Bytes of heap in use now (glibc `mallinfo2().uordblks`).
+func heapInUse() -> Int { Int(skiff_heap_in_use()) }
+
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a benchmark and print its figures on one line as name=value unit pairs.",
@@ -80,7 +83,7 @@ struct Bench: ParsableCommand {
         let n = connections
         var clients: [Int32] = []
         var accepted = 0
-        let m0 = skiff_allocation_bytes()
+        let m0 = heapInUse()
         let c0 = threadCPUTime()
         for _ in 0..<n {
             let c = try! s.a.socket().get()
@@ -92,7 +95,8 @@ struct Bench: ParsableCommand {
             return accepted == n && clients.allSatisfy { s.a.tcpState($0) == .established }
         }
         let cpu = threadCPUTime() - c0
-        let mem = Double(skiff_allocation_bytes() - m0) / Double(2 * n)
+        // Heap in use (glibc's count of allocated bytes), per socket: both ends of each connection.
+        let mem = Double(heapInUse() - m0) / Double(2 * n)
         print("bench=tcp-connect connections=\(n) established=\(accepted) per_s=\(Int(Double(n) / (Double(cpu) / 1e9))) heap_bytes_per_socket=\(Int(mem))")
     }
 

@@ -5,4 +5,6 @@
 uint64_t skiff_allocation_count(void);
 /// Bytes requested by those allocations.
 uint64_t skiff_allocation_bytes(void);
+/// Bytes of heap in use now (glibc's `mallinfo2().uordblks`).
+uint64_t skiff_heap_in_use(void);
 #endif
