@@ -195,9 +195,6 @@ extension NetworkStack {
         }
         return .success(copied)
     }
-
-    /// Bytes waiting to be read.
-    func readableBytes(_ sock: TCPSocket) -> Int { sock.receiveQueueBytes }
 }
 
 extension NetworkStack {

@@ -484,10 +484,10 @@ extension NetworkStack {
         if tcpConnections[key] == sock.handle { tcpConnections[key] = nil }
         sock.state = .closed
         sock.shutdownWrite = true
-        if sock.orphaned || sock.parent >= 0 && !isAccepted(sock) { destroyTCPSocket(sock) }
+        // An orphan, or a child never accepted, has no one left to read the error.
+        if sock.orphaned || sock.parent >= 0 { destroyTCPSocket(sock) }
     }
 
-    func isAccepted(_ sock: TCPSocket) -> Bool { sock.parent < 0 }
 
     /// SYN-SENT processing (RFC 9293 §3.10.7.3; Linux: `tcp_rcv_synsent_state_process()`).
     func tcpSynSentReceive(_ sock: TCPSocket, _ seg: TCPSegmentInfo) {

@@ -264,29 +264,24 @@ extension NetworkStack {
     /// runs, most recent first (RFC 2018, RFC 2883). Linux: `tcp_build_sack` / `selective_acks`.
     func fillSACKBlocks(_ sock: TCPSocket, _ opts: inout TCPOptions) {
         if let d = sock.dsack { _ = opts.sackBlocks.append(SACKBlock(left: d.0, right: d.1)) }
+        // Contiguous runs of the out-of-order queue (the first four), collected in SkiffWire's
+        // fixed-capacity block list.
+        var runs = SACKBlocks()
         var slot = sock.outOfOrderQueue.head
-        var runStart: UInt32 = 0, runEnd: UInt32 = 0, have = false
-        var runs: (SACKBlock, SACKBlock, SACKBlock, SACKBlock) = (SACKBlock(left: 0, right: 0), SACKBlock(left: 0, right: 0), SACKBlock(left: 0, right: 0), SACKBlock(left: 0, right: 0))
-        var n = 0
+        var run: SACKBlock? = nil
         while slot != PacketSlab.none {
             let m = tcpSlab.meta(at: slot)
-            if have && m.tcpSeq == runEnd {
-                runEnd = m.tcpEndSeq
+            if let r = run, m.tcpSeq == r.right {
+                run = SACKBlock(left: r.left, right: m.tcpEndSeq)
             } else {
-                if have && n < 4 { withUnsafeMutableBytes(of: &runs) { $0.storeBytes(of: SACKBlock(left: runStart, right: runEnd), toByteOffset: n * MemoryLayout<SACKBlock>.stride, as: SACKBlock.self) }; n += 1 }
-                runStart = m.tcpSeq; runEnd = m.tcpEndSeq; have = true
+                if let r = run { _ = runs.append(r) }
+                run = SACKBlock(left: m.tcpSeq, right: m.tcpEndSeq)
             }
             slot = tcpSlab.next(slot)
         }
-        if have && n < 4 { withUnsafeMutableBytes(of: &runs) { $0.storeBytes(of: SACKBlock(left: runStart, right: runEnd), toByteOffset: n * MemoryLayout<SACKBlock>.stride, as: SACKBlock.self) }; n += 1 }
+        if let r = run { _ = runs.append(r) }
         // Most recent (highest) first, as the receiver reports the block holding the newest data first.
-        withUnsafeBytes(of: &runs) { r in
-            var i = n - 1
-            while i >= 0 {
-                _ = opts.sackBlocks.append(r.load(fromByteOffset: i * MemoryLayout<SACKBlock>.stride, as: SACKBlock.self))
-                i -= 1
-            }
-        }
+        for r in runs.reversed() { _ = opts.sackBlocks.append(r) }
     }
 
     /// The window to advertise, in bytes: free receive buffer space, never shrinking the right
