@@ -72,8 +72,8 @@ import SkiffWire
         #expect(t.run(limit: 300 * Time.second))
         #expect(t.mismatches == 0 && t.received == 2 << 20)
         #expect(t.senderHash.hexDigest() == t.receiverHash.hexDigest())
-        let a = s.a.tcpInfoSocket(t.senderSocket)
-        #expect((a?.totalRetransmits ?? 1) > 0 || s.a.tcpCounters.retransSegs > 0)
+        // 2 % loss each way: the sender must have repaired something.
+        #expect(s.a.tcpCounters.retransSegs > 0)
     }
 
     @Test func corruptedSegmentsAreDroppedByChecksumAndRepaired() {
