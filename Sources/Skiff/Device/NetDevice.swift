@@ -22,6 +22,9 @@ public struct DeviceFeatures: OptionSet, Sendable {
     /// software just before the driver when the device has no TSO (Linux: `NETIF_F_GSO`, on by
     /// default).
     public static let gso = DeviceFeatures(rawValue: 1 << 3)
+    /// Generic receive offload: NAPI merges consecutive TCP segments of a flow before the stack
+    /// sees them (Linux: `NETIF_F_GRO`, on by default).
+    public static let gro = DeviceFeatures(rawValue: 1 << 4)
 }
 
 /// Interface counters, as `ip -s link` shows them (Linux: `struct rtnl_link_stats64`).
@@ -86,6 +89,11 @@ public final class RxQueue {
     public let index: Int
     public let ring: RxRing
     @exclusivity(unchecked) public internal(set) var napi = NAPIContext()
+    /// Packets GRO is merging during a poll.
+    let gro = GROTable()
+    /// Segments GRO merged into another packet, and packets it passed up.
+    public var groMerged: UInt64 { gro.merged }
+    public var groFlushed: UInt64 { gro.flushed }
     init(index: Int, ring: RxRing) { self.index = index; self.ring = ring }
 }
 
@@ -98,7 +106,7 @@ public struct DeviceConfiguration: Sendable {
     public var txQueues: Int = 1
     public var rxQueues: Int = 1
     public var ringSize: Int = 256
-    public var features: DeviceFeatures = [.scatterGather, .gso]
+    public var features: DeviceFeatures = [.scatterGather, .gso, .gro]
     /// Skip ARP (Linux: `IFF_NOARP`); implied by `.ip` link type.
     public var noARP = false
     /// Qdisc for each TX queue.
