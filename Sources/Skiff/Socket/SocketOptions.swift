@@ -25,12 +25,14 @@ public enum SocketOption: Sendable, Equatable {
     case congestion(String)
     /// TCP_NOTSENT_LOWAT in bytes.
     case notSentLowat(Int)
+    /// TCP_SYNCNT: SYN retransmissions of a connect (1...127; Linux: `icsk_syn_retries`).
+    case synCount(Int)
 }
 
 /// Which option `getsockopt` reads.
 public enum SocketOptionName: Sendable, CaseIterable {
     case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
-    case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
+    case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat, synCount
 }
 
 /// A value `getsockopt` returns.
@@ -113,6 +115,9 @@ extension NetworkStack {
         case let .notSentLowat(v):
             guard v >= 0 else { return .EINVAL }
             s.options.notSentLowat = v
+        case let .synCount(n):
+            guard (1...127).contains(n) else { return .EINVAL }
+            s.options.synCount = n
         }
         return nil
     }
@@ -140,6 +145,7 @@ extension NetworkStack {
         case .userTimeout: return .success(.int(Int(s.options.userTimeout / Time.millisecond)))
         case .congestion: return .success(.string(s.congestion.name.rawValue))
         case .notSentLowat: return .success(.int(s.options.notSentLowat == Int(UInt32.max) ? 0 : s.options.notSentLowat))
+        case .synCount: return .success(.int(s.options.synCount > 0 ? s.options.synCount : tcpConfig.synRetries))
         }
     }
 

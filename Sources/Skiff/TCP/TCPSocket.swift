@@ -34,6 +34,8 @@ public struct TCPOptionsState: Sendable {
     /// SO_REUSEADDR / SO_REUSEPORT.
     public var reuseAddress = false
     public var reusePort = false
+    /// TCP_SYNCNT: SYN retransmissions before giving up (0 = `tcp_syn_retries`).
+    public var synCount = 0
     public init() {}
 }
 
