@@ -47,6 +47,7 @@ extension PacketdrillHost {
                 steps += 1
                 if next == limit { break }
             }
+            if port.isEmpty { debugReport("nothing sent") }
             return port.pop()
         }
     }

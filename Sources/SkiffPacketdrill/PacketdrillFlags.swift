@@ -10,6 +10,9 @@ struct PacketdrillFlags: Equatable {
     var gateway = IPv4Address(192, 168, 0, 1)
     /// Device MTU (packetdrill's `--mtu`, 1500 by default).
     var mtu = 1500
+    /// Mirror the namespace's `net.ipv4.tcp_*` sysctls before each `socket()` (flag
+    /// `sysctl=0` turns it off).
+    var followSysctls = true
     /// Problems found while parsing, one line each.
     var problems: [String] = []
 
@@ -38,6 +41,9 @@ struct PacketdrillFlags: Equatable {
                     problems.append("flag mtu: '\(value)' is not 576...65535"); continue
                 }
                 mtu = m
+            case "sysctl":
+                guard value == "0" || value == "1" else { problems.append("flag sysctl: '\(value)' is not 0 or 1"); continue }
+                followSysctls = value == "1"
             default:
                 problems.append("unknown flag '\(key)'")
             }

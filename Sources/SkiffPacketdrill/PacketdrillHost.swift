@@ -37,6 +37,9 @@ final class PacketdrillHost: @unchecked Sendable {
         let port = CapturePort()
         var config = DeviceConfiguration(name: "tun0", linkType: .ip, mtu: flags.mtu)
         config.qdisc = .pfifoFast
+        // Like TUN: packetdrill may inject segments larger than the MTU (a peer's GRO output).
+        config.maxReceiveFrame = 65535
+        config.ringSize = 64
         device = stack.addDevice(config, port: port)
         stack.addAddress(flags.localAddress, prefixLength: flags.prefixLength ?? 16, device: device)
         // Everything not on the local prefix leaves through the device (a TUN device's default
@@ -85,8 +88,19 @@ extension PacketdrillHost {
     /// packetdrill is done: close every descriptor and free the stack's buffers.
     func shutdown() {
         locked {
+            debugReport("shutdown")
             for (fd, _) in files.all { _ = files.close(fd) }
             stack.shutdownDevices()
         }
+    }
+}
+
+extension PacketdrillHost {
+    /// With SKIFF_PD_DEBUG set, prints what the stack dropped and why (a post-mortem for a
+    /// script that waited for a packet in vain).
+    func debugReport(_ when: String) {
+        guard getenv("SKIFF_PD_DEBUG") != nil else { return }
+        let line = Array("skiff packetdrill (\(when)): drops \(stack.drops.nonzero), sent \(port.sent), tcp \(stack.tcpCounters)\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }

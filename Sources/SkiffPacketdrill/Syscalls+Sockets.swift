@@ -36,6 +36,8 @@ extension PacketdrillHost {
             return .failure(Errno(LinuxABI.ESOCKTNOSUPPORT))
         }
         return locked {
+            // The script may have changed the host's sysctls since the last socket.
+            if flags.followSysctls { LinuxSysctls.apply(to: &stack.tcpConfig) }
             let h: Int32
             switch stack.socket(kind) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
             guard case let .success(fd) = files.open(.socket(h)) else { _ = stack.close(h, now: now); return .failure(.EMFILE) }

@@ -165,7 +165,7 @@ extension NetworkStack {
     /// Linux: `igb_alloc_rx_buffers()`.
     func refillRx(device dev: NetDevice, queue rxq: RxQueue) {
         let ring = rxq.ring
-        let size = max(dev.mtu + dev.headerLength + 4, 1536)
+        let size = max(dev.mtu + dev.headerLength + 4, 1536, dev.maxReceiveFrame)
         dev.nic.maxFrameLength = size
         var filled = false
         while ring.unused > 0 {

@@ -43,6 +43,8 @@ public struct TCPConfiguration: Sendable {
     public var rack = true
     /// Linux: `tcp_tw_reuse` (2: loopback only; here: off unless set).
     public var timeWaitReuse = false
+    /// Linux: `tcp_notsent_lowat` — the default TCP_NOTSENT_LOWAT of new sockets (UInt32.max: off).
+    public var notSentLowat = Int(UInt32.max)
     /// Random offset added to the timestamp clock (Linux: per-connection `tsoffset`).
     public var timestampOffset: UInt64 = 0
     public init() {}
