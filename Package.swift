@@ -37,6 +37,9 @@ let package = Package(
         .target(name: "SkiffPacketdrill", dependencies: ["Skiff", "SkiffWire", "CSkiffPacketdrill"]),
         .testTarget(name: "SkiffWireTests", dependencies: ["SkiffWire"], resources: [.copy("Golden")]),
         .testTarget(name: "SkiffTests", dependencies: ["Skiff", "SkiffSim", "SkiffWire"]),
+        // driver.c is compiled by the test with the system C compiler, not by SwiftPM.
+        .testTarget(name: "SkiffPacketdrillTests", dependencies: ["SkiffPacketdrill", "SkiffWire"],
+                    exclude: ["driver.c"]),
     ],
     swiftLanguageModes: [.v6]
 )
