@@ -144,7 +144,7 @@ extension NetworkStack {
         case .keepCount: return .success(.int(s.options.keepCount))
         case .userTimeout: return .success(.int(Int(s.options.userTimeout / Time.millisecond)))
         case .congestion: return .success(.string(s.congestion.name.rawValue))
-        case .notSentLowat: return .success(.int(s.options.notSentLowat == Int(UInt32.max) ? 0 : s.options.notSentLowat))
+        case .notSentLowat: return .success(.int(s.options.notSentLowat))
         case .synCount: return .success(.int(s.options.synCount > 0 ? s.options.synCount : tcpConfig.synRetries))
         }
     }

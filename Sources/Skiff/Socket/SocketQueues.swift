@@ -22,3 +22,11 @@ extension NetworkStack {
                                          notSent: Int(s.writeSeq &- s.sndNxt)))
     }
 }
+
+extension NetworkStack {
+    /// The not-sent low-water mark in force: the socket's TCP_NOTSENT_LOWAT, else the sysctl
+    /// (Linux: `tcp_notsent_lowat()`).
+    func notSentLowat(_ s: TCPSocket) -> Int {
+        s.options.notSentLowat > 0 ? s.options.notSentLowat : tcpConfig.notSentLowat
+    }
+}

@@ -42,7 +42,6 @@ extension NetworkStack {
         s.congestion = CongestionControl(tcpConfig.congestionControl)
         s.sendBufferSize = tcpConfig.sendMemory.1 * 16
         s.receiveBufferSize = tcpConfig.receiveMemory.1 * 2
-        s.options.notSentLowat = tcpConfig.notSentLowat
         sockets[Int(h)] = .tcp(s)
         return s
     }

@@ -30,11 +30,6 @@ extension NetworkStack {
         tracer.record(id, .socketSend, contexts.current, now)
         tracer.record(id, .tcpSendmsg, contexts.current, now)
         let goal = sendMSS(sock)
-        // Linux builds skbs of `size_goal` (several MSS with TSO autosizing) and each full one
-        // goes out with PSH; Skiff queues one MSS per buffer and marks PSH where a chunk of the
-        // size goal ends. A new chunk starts when nothing waits unsent.
-        let chunkGoal = goal * tsoSegments(sock, mss: goal)
-        if sock.writeQueue.head == PacketSlab.none { sock.chunkStart = sock.writeSeq }
         var copied = 0
         while copied < data.count {
             var tail = sock.writeQueue.tail
@@ -66,11 +61,6 @@ extension NetworkStack {
             PacketSlab.adjust(&sock.writeQueue, bytes: n)
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
-            if Int(sock.writeSeq &- sock.chunkStart) >= chunkGoal {
-                // Linux: a full skb (tcp_sendmsg's `forced_push` / `tcp_push_one` path).
-                tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
-                sock.chunkStart = sock.writeSeq
-            }
             sock.queuedBytes += n
             copied += n
         }
@@ -90,18 +80,6 @@ extension NetworkStack {
         var m = sock.mss - (sock.timestampsEnabled ? 12 : 0)
         if sock.options.userMSS > 0 { m = min(m, sock.options.userMSS) }
         return max(m, 48)
-    }
-
-    /// Segments per TSO chunk (Linux: `tcp_tso_autosize()`): about 1 ms of data at the pacing
-    /// rate (`tcp_update_pacing_rate`: cwnd × MSS / srtt, ×2 in slow start, ×1.2 after), at
-    /// least `tcp_min_tso_segs` (2), at most 64 KiB. Without an RTT sample, the most.
-    func tsoSegments(_ sock: TCPSocket, mss: Int) -> Int {
-        let maxSegs = max(2, 65536 / max(mss, 1))
-        guard let srtt = sock.rtt.srtt, srtt > 0 else { return maxSegs }
-        let cwnd = UInt64(max(sock.window.cwnd, sock.packetsOut))
-        let ratio: UInt64 = sock.window.cwnd < sock.window.ssthresh / 2 ? 200 : 120
-        let bytesPerSecond = UInt64(mss) &* cwnd &* ratio / 100 &* Time.second / srtt
-        return min(maxSegs, max(2, Int(bytesPerSecond >> 10) / max(mss, 1)))
     }
 
     /// Linux: `tcp_push()` → `__tcp_push_pending_frames()`.
@@ -255,11 +233,14 @@ extension NetworkStack {
         p.storeBytes(of: flags, toByteOffset: 13, as: UInt8.self)
         let win: UInt16
         if syn {
-            // Linux: tcp_select_initial_window() — the receive space rounded down to whole
+            // Linux: tcp_select_initial_window() — the receive space (`tcp_full_space`: half of
+            // sk_rcvbuf, which is tcp_rmem[1] unless SO_RCVBUF set it) rounded down to whole
             // segments of the MSS (less the timestamp option on a SYN-ACK carrying it), then at
-            // most 64 KiB on a SYN (never scaled): a large buffer offers 65535 exactly.
+            // most 64 KiB on a SYN (never scaled): 64240 for the default 128 KiB, 65535 exactly
+            // for packetdrill's 540000.
             let m = max(sock.advertisedMSS - (sock.state == .synReceived && sock.timestampsEnabled ? 12 : 0), 1)
-            let space = max(0, sock.receiveBufferSize / 2)
+            let rcvbuf = sock.receiveBufferLocked ? sock.receiveBufferSize : tcpConfig.receiveMemory.1
+            let space = max(0, rcvbuf / 2)
             let w = UInt32(min(65535, space > m ? space / m * m : space))
             sock.rcvWnd = w
             sock.rcvWup = sock.rcvNxt

@@ -27,8 +27,8 @@ public struct TCPOptionsState: Sendable {
     public var keepCount = 9
     /// TCP_USER_TIMEOUT (0 = off).
     public var userTimeout: Nanoseconds = 0
-    /// TCP_NOTSENT_LOWAT (bytes; UInt32.max = off).
-    public var notSentLowat = Int(UInt32.max)
+    /// TCP_NOTSENT_LOWAT in bytes; 0 = unset, `tcp_notsent_lowat` applies (Linux: `tp->notsent_lowat`).
+    public var notSentLowat = 0
     /// SO_LINGER: (on, seconds).
     public var linger: (Bool, Int) = (false, 0)
     /// SO_REUSEADDR / SO_REUSEPORT.
@@ -68,9 +68,6 @@ public final class TCPSocket {
     @exclusivity(unchecked) var maxWindow: UInt32 = 0
     /// End of the last small segment sent, for Minshall's Nagle (Linux: `snd_sml`).
     @exclusivity(unchecked) var sndSml: UInt32 = 0
-    /// Where the write queue's current size-goal chunk began (Linux: the start of the tail
-    /// skb, which `tcp_sendmsg` fills up to `size_goal`).
-    @exclusivity(unchecked) var chunkStart: UInt32 = 0
 
     // Receive sequence space.
     @exclusivity(unchecked) var irs: UInt32 = 0
