@@ -30,6 +30,12 @@ extension NetworkStack {
         tracer.record(id, .socketSend, contexts.current, now)
         tracer.record(id, .tcpSendmsg, contexts.current, now)
         let goal = sendMSS(sock)
+        // Linux builds skbs of `size_goal` (several MSS, TSO autosizing) and each full one goes
+        // out with PSH (seen in packetdrill's Linux traces); Skiff queues one MSS per buffer and
+        // marks PSH where a chunk of the size goal ends, except under MSG_MORE. A new chunk
+        // starts when nothing waits unsent.
+        let chunkGoal = goal * tsoSegments(sock, mss: goal)
+        if sock.writeQueue.head == PacketSlab.none { sock.chunkStart = sock.writeSeq }
         var copied = 0
         while copied < data.count {
             var tail = sock.writeQueue.tail
@@ -62,6 +68,10 @@ extension NetworkStack {
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
             sock.queuedBytes += n
+            if Int(sock.writeSeq &- sock.chunkStart) >= chunkGoal {
+                if !flags.contains(.more) { tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh } }
+                sock.chunkStart = sock.writeSeq
+            }
             copied += n
         }
         if copied == 0 { return .failure(.EAGAIN) }
@@ -80,6 +90,18 @@ extension NetworkStack {
         var m = sock.mss - (sock.timestampsEnabled ? 12 : 0)
         if sock.options.userMSS > 0 { m = min(m, sock.options.userMSS) }
         return max(m, 48)
+    }
+
+    /// Segments per TSO chunk (Linux: `tcp_tso_autosize()`): about 1 ms of data at the pacing
+    /// rate (`tcp_update_pacing_rate`: cwnd × MSS / srtt, ×2 in slow start, ×1.2 after), at
+    /// least `tcp_min_tso_segs` (2), at most 64 KiB. Without an RTT sample, the most.
+    func tsoSegments(_ sock: TCPSocket, mss: Int) -> Int {
+        let maxSegs = max(2, 65536 / max(mss, 1))
+        guard let srtt = sock.rtt.srtt, srtt > 0 else { return maxSegs }
+        let cwnd = UInt64(max(sock.window.cwnd, sock.packetsOut))
+        let ratio: UInt64 = sock.window.cwnd < sock.window.ssthresh / 2 ? 200 : 120
+        let bytesPerSecond = UInt64(mss) &* cwnd &* ratio / 100 &* Time.second / srtt
+        return min(maxSegs, max(2, Int(bytesPerSecond >> 10) / max(mss, 1)))
     }
 
     /// Linux: `tcp_push()` → `__tcp_push_pending_frames()`.

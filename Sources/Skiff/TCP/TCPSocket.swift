@@ -68,6 +68,9 @@ public final class TCPSocket {
     @exclusivity(unchecked) var maxWindow: UInt32 = 0
     /// End of the last small segment sent, for Minshall's Nagle (Linux: `snd_sml`).
     @exclusivity(unchecked) var sndSml: UInt32 = 0
+    /// Where the write queue's current size-goal chunk began (Linux: the start of the tail
+    /// skb, which `tcp_sendmsg` fills up to `size_goal`).
+    @exclusivity(unchecked) var chunkStart: UInt32 = 0
 
     // Receive sequence space.
     @exclusivity(unchecked) var irs: UInt32 = 0
