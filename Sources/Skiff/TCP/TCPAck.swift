@@ -26,6 +26,7 @@ extension NetworkStack {
             if wnd > sock.maxWindow { sock.maxWindow = wnd }
         }
         var newlySacked: UInt32 = 0
+        let dsacksBefore = tcpCounters.dsackRecv
         if sock.sackEnabled && !seg.options.sackBlocks.isEmpty {
             newlySacked = tcpSackTag(sock, seg.options.sackBlocks, ack: ack, echo: seg.options.timestamp?.echo)
         }
@@ -38,10 +39,11 @@ extension NetworkStack {
             let slot = sock.retransmitQueue.head
             if slot == PacketSlab.none { break }
             let m = tcpSlab.meta(at: slot)
+            let segments = UInt32(m.tcpSegments)
             if seqLE(m.tcpEndSeq, ack) {
-                if m.tcpSacked & SegmentMark.sacked != 0 { sock.sackedOut -= 1 }
-                if m.tcpSacked & SegmentMark.lost != 0 { sock.lostOut -= 1 }
-                if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= 1 }
+                if m.tcpSacked & SegmentMark.sacked != 0 { sock.sackedOut -= min(segments, sock.sackedOut) }
+                if m.tcpSacked & SegmentMark.lost != 0 { sock.lostOut -= min(segments, sock.lostOut) }
+                if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= min(segments, sock.retransOut) }
                 if m.tcpSacked & SegmentMark.everRetransmitted != 0 {
                     everRetransAcked = true
                 } else if rttSample == nil && m.tcpSacked & SegmentMark.sacked == 0 {
@@ -58,21 +60,33 @@ extension NetworkStack {
                 let payload = tcpSlab.length(at: slot)
                 sock.queuedBytes -= payload
                 ackedBytes += payload
-                sock.packetsOut -= 1
-                acked += 1
+                sock.packetsOut -= min(segments, sock.packetsOut)
+                acked += segments
                 if m.tcpFlags & TCPFlag.syn != 0 { sock.sndUna = seqMax(sock.sndUna, m.tcpSeq &+ 1) }
                 tracer.record(m.traceID, .tcpCleanRtxQueue, contexts.current, now)
                 _ = tcpSlab.popFront(&sock.retransmitQueue)      // the original's last reference: freed
             } else if seqLT(m.tcpSeq, ack) {
-                // Partly acknowledged: trim the acknowledged head (Linux: tcp_trim_head).
+                // Partly acknowledged: trim the acknowledged head (Linux: tcp_trim_head), and the
+                // segments it no longer counts for are acknowledged (Linux: tcp_tso_acked).
                 let n = Int(ack &- m.tcpSeq)
+                let remaining = segmentCount(bytes: tcpSlab.length(at: slot) - n, mss: sendMSS(sock))
                 tcpSlab.withBuffer(at: slot) { b in
                     _ = b.pull(n)
                     b.meta.tcpSeq = ack
+                    b.meta.tcpSegments = remaining
+                    b.meta.sharedHeadroom = true   // a clone in flight may still hold the trimmed bytes
                 }
                 PacketSlab.adjust(&sock.retransmitQueue, bytes: -n)
                 sock.queuedBytes -= n
                 ackedBytes += n
+                if remaining < m.tcpSegments {
+                    let gone = Int(m.tcpSegments) - Int(remaining)
+                    adjustSegmentCounts(sock, marks: m.tcpSacked, by: -gone)
+                    acked += UInt32(gone)
+                    if rttSample == nil && m.tcpSacked & (SegmentMark.everRetransmitted | SegmentMark.sacked) == 0 {
+                        rttSample = now &- m.timestamp
+                    }
+                }
                 break
             } else {
                 break
@@ -118,7 +132,13 @@ extension NetworkStack {
             }
             if sock.packetsOut == 0 { sock.sackedOut = 0 }
         }
-        tcpFastRetransAlert(sock, ack: ack, delivered: delivered, advanced: advanced)
+        // Loss detection runs only for a dubious ACK: a duplicate, one carrying new SACK or
+        // D-SACK information, or any ACK outside the Open state (Linux: tcp_ack_is_dubious()).
+        let notDuplicate = advanced || windowChanged || seg.payloadLength > 0
+        let caAlert = newlySacked > 0 || tcpCounters.dsackRecv != dsacksBefore
+        if !notDuplicate || caAlert || sock.caState != .open {
+            tcpFastRetransAlert(sock, ack: ack, delivered: delivered, advanced: advanced)
+        }
         if sock.caState == .open || sock.caState == .disorder, acked > 0 {
             let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight,
                                    cwndLimited: priorInFlight + 1 >= sock.window.cwnd, now: now,
@@ -130,6 +150,7 @@ extension NetworkStack {
                                    sndUna: sock.sndUna, sndNxt: sock.sndNxt)
             sock.congestion.onAck(sample, window: &sock.window)
         }
+        if acked > 0 { updatePacingRate(sock) }
         // Timers.
         if sock.packetsOut == 0 {
             timers.cancel(sock.retransmitTimer)
@@ -167,26 +188,46 @@ extension NetworkStack {
             }
             // Ignore blocks beyond what was sent (RFC 2018: must be within the send window).
             if seqGT(blk.right, sock.sndNxt) { continue }
+            let mss = sendMSS(sock)
             var slot = sock.retransmitQueue.head
             while slot != PacketSlab.none {
-                let m = tcpSlab.meta(at: slot)
+                var m = tcpSlab.meta(at: slot)
                 if seqGE(m.tcpSeq, blk.right) { break }
-                if seqGE(m.tcpSeq, blk.left) && seqLE(m.tcpEndSeq, blk.right) && m.tcpSacked & SegmentMark.sacked == 0 {
-                    var lostCleared = false, retransCleared = false
-                    tcpSlab.updateMeta(at: slot) { mm in
-                        if mm.tcpSacked & SegmentMark.lost != 0 { lostCleared = true }
-                        if mm.tcpSacked & SegmentMark.retransmitted != 0 { retransCleared = true }
-                        mm.tcpSacked = (mm.tcpSacked | SegmentMark.sacked) & ~(SegmentMark.lost | SegmentMark.retransmitted)
-                    }
-                    if lostCleared { sock.lostOut -= 1 }
-                    if retransCleared { sock.retransOut -= 1 }
-                    sock.sackedOut += 1
-                    newly += 1
-                    rackAdvance(sock, m, echo: echo)
-                    if m.tcpSacked & SegmentMark.everRetransmitted == 0 && fackValid(sock)
-                        && seqLT(m.tcpEndSeq, sock.fackSeq) { sock.reordSeen = true }
-                    if !fackValid(sock) || seqGT(m.tcpEndSeq, sock.fackSeq) { sock.fackSeq = m.tcpEndSeq }
+                if seqLE(m.tcpEndSeq, blk.left) || m.tcpSacked & SegmentMark.sacked != 0 {
+                    slot = tcpSlab.next(slot)
+                    continue
                 }
+                // A TSO buffer the block covers in part is split at segment boundaries first;
+                // a segment the block covers only partly stays unSACKed (Linux:
+                // tcp_match_skb_to_sack() → tcp_fragment()).
+                let length = tcpSlab.length(at: slot)
+                if seqLT(m.tcpSeq, blk.left) {
+                    let k = (Int(blk.left &- m.tcpSeq) + mss - 1) / mss * mss
+                    if k < length { tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: k, mss: mss, sent: true) }
+                    slot = tcpSlab.next(slot)
+                    continue
+                }
+                if seqGT(m.tcpEndSeq, blk.right) {
+                    let k = Int(blk.right &- m.tcpSeq) / mss * mss
+                    guard k > 0, k < length,
+                          tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: k, mss: mss, sent: true) else { break }
+                    m = tcpSlab.meta(at: slot)
+                }
+                let segments = UInt32(m.tcpSegments)
+                var lostCleared = false, retransCleared = false
+                tcpSlab.updateMeta(at: slot) { mm in
+                    if mm.tcpSacked & SegmentMark.lost != 0 { lostCleared = true }
+                    if mm.tcpSacked & SegmentMark.retransmitted != 0 { retransCleared = true }
+                    mm.tcpSacked = (mm.tcpSacked | SegmentMark.sacked) & ~(SegmentMark.lost | SegmentMark.retransmitted)
+                }
+                if lostCleared { sock.lostOut -= min(segments, sock.lostOut) }
+                if retransCleared { sock.retransOut -= min(segments, sock.retransOut) }
+                sock.sackedOut += segments
+                newly += segments
+                rackAdvance(sock, m, echo: echo)
+                if m.tcpSacked & SegmentMark.everRetransmitted == 0 && fackValid(sock)
+                    && seqLT(m.tcpEndSeq, sock.fackSeq) { sock.reordSeen = true }
+                if !fackValid(sock) || seqGT(m.tcpEndSeq, sock.fackSeq) { sock.fackSeq = m.tcpEndSeq }
                 slot = tcpSlab.next(slot)
             }
         }
@@ -278,6 +319,12 @@ extension NetworkStack {
     func markHeadLost(_ sock: TCPSocket) {
         let slot = sock.retransmitQueue.head
         guard slot != PacketSlab.none else { return }
+        // One segment: a TSO buffer at the head is split first (Linux: tcp_mark_head_lost()
+        // fragments to the packets it marks).
+        if tcpSlab.meta(at: slot).tcpSegments > 1 && tcpSlab.meta(at: slot).tcpSacked & SegmentMark.lost == 0 {
+            let mss = sendMSS(sock)
+            tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: mss, mss: mss, sent: true)
+        }
         markLost(sock, slot: slot)
     }
 
@@ -289,7 +336,7 @@ extension NetworkStack {
         if m.tcpSacked & SegmentMark.lost != 0 {
             if m.tcpSacked & SegmentMark.retransmitted != 0 {
                 tcpSlab.updateMeta(at: slot) { $0.tcpSacked &= ~SegmentMark.retransmitted }
-                sock.retransOut -= 1
+                sock.retransOut -= min(UInt32(m.tcpSegments), sock.retransOut)
             }
             return
         }
@@ -298,8 +345,9 @@ extension NetworkStack {
             wasRetrans = mm.tcpSacked & SegmentMark.retransmitted != 0
             mm.tcpSacked = (mm.tcpSacked | SegmentMark.lost) & ~SegmentMark.retransmitted
         }
-        if wasRetrans { sock.retransOut -= 1 }
-        sock.lostOut += 1
+        let segments = UInt32(m.tcpSegments)
+        if wasRetrans { sock.retransOut -= min(segments, sock.retransOut) }
+        sock.lostOut += segments
     }
 
     /// The highest SACKed sequence is set and still above `snd_una` (and not beyond `snd_nxt`).
@@ -344,7 +392,7 @@ extension NetworkStack {
         while slot != PacketSlab.none {
             let m = tcpSlab.meta(at: slot)
             if m.tcpSacked & SegmentMark.sacked != 0 {
-                sackedAbove -= 1
+                sackedAbove -= min(UInt32(m.tcpSegments), sackedAbove)
             } else {
                 let isLost = m.tcpSacked & SegmentMark.lost != 0
                 let retransmitted = m.tcpSacked & SegmentMark.retransmitted != 0
@@ -359,7 +407,14 @@ extension NetworkStack {
                     if lost { markLost(sock, slot: slot) }
                 }
             }
-            if sackedAbove == 0 && !tcpConfig.rack { break }
+            if sackedAbove == 0 {
+                if !tcpConfig.rack || !sock.rackValid { break }
+                // Original transmissions leave in sequence order, so once one was sent after
+                // RACK's reference, every later segment was too (a retransmission even later):
+                // nothing further can be lost yet (Linux walks its time-sorted list the same way).
+                if m.tcpSacked & SegmentMark.everRetransmitted == 0
+                    && (m.timestamp > sock.rackTime || (m.timestamp == sock.rackTime && !seqLT(m.tcpEndSeq, sock.rackEndSeq))) { break }
+            }
             slot = tcpSlab.next(slot)
         }
     }
@@ -372,8 +427,15 @@ extension NetworkStack {
             if sock.inFlight >= sock.window.cwnd { break }
             let m = tcpSlab.meta(at: slot)
             if m.tcpSacked & SegmentMark.lost != 0 && m.tcpSacked & (SegmentMark.retransmitted | SegmentMark.sacked) == 0 {
+                // A TSO buffer goes in as many segments as cwnd takes (Linux: tcp_retransmit_skb()
+                // fragments to cwnd quota · MSS).
+                let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
+                if Int(m.tcpSegments) > quota {
+                    let mss = sendMSS(sock)
+                    tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: quota * mss, mss: mss, sent: true)
+                }
                 retransmitSegment(sock, slot: slot)
-                if sock.caState == .recovery { sock.prrOut += 1 }
+                if sock.caState == .recovery { sock.prrOut += UInt32(tcpSlab.meta(at: slot).tcpSegments) }
             }
             slot = tcpSlab.next(slot)
         }
@@ -381,9 +443,10 @@ extension NetworkStack {
 
     func retransmitSegment(_ sock: TCPSocket, slot: Int32) {
         tcpSlab.updateMeta(at: slot) { $0.tcpSacked |= SegmentMark.retransmitted | SegmentMark.everRetransmitted }
-        sock.retransOut += 1
-        sock.totalRetransmits &+= 1
-        tcpCounters.retransSegs &+= 1
+        let segments = tcpSlab.meta(at: slot).tcpSegments
+        sock.retransOut += UInt32(segments)
+        sock.totalRetransmits &+= UInt64(segments)
+        tcpCounters.retransSegs &+= UInt64(segments)
         if sock.retransmitStamp == 0 { sock.retransmitStamp = now }
         tcpTransmit(sock, slot: slot)
     }
@@ -392,8 +455,12 @@ extension NetworkStack {
     func tcpRetransmitHead(_ sock: TCPSocket) {
         let slot = sock.retransmitQueue.head
         guard slot != PacketSlab.none else { return }
+        if tcpSlab.meta(at: slot).tcpSegments > 1 {
+            let mss = sendMSS(sock)
+            tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: mss, mss: mss, sent: true)
+        }
         let m = tcpSlab.meta(at: slot)
-        if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= 1 }
+        if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= min(UInt32(m.tcpSegments), sock.retransOut) }
         tcpSlab.updateMeta(at: slot) { $0.tcpSacked &= ~SegmentMark.retransmitted }
         retransmitSegment(sock, slot: slot)
     }
