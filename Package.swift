@@ -8,6 +8,8 @@ let package = Package(
         .library(name: "Skiff", targets: ["Skiff"]),
         .library(name: "SkiffSim", targets: ["SkiffSim"]),
         .executable(name: "skiff", targets: ["skiff"]),
+        // packetdrill's shared-object interface: libSkiffPacketdrill.so for --so_filename.
+        .library(name: "SkiffPacketdrill", type: .dynamic, targets: ["SkiffPacketdrill"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,8 +30,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The C side of the packetdrill interface: the table's declaration, the entry point and
+        // the variadic fcntl / ioctl trampolines.
+        .target(name: "CSkiffPacketdrill"),
+        // A Skiff host behind packetdrill's table of system calls.
+        .target(name: "SkiffPacketdrill", dependencies: ["Skiff", "SkiffWire", "CSkiffPacketdrill"]),
         .testTarget(name: "SkiffWireTests", dependencies: ["SkiffWire"], resources: [.copy("Golden")]),
         .testTarget(name: "SkiffTests", dependencies: ["Skiff", "SkiffSim", "SkiffWire"]),
+        // driver.c is compiled by the test with the system C compiler, not by SwiftPM.
+        .testTarget(name: "SkiffPacketdrillTests", dependencies: ["SkiffPacketdrill", "SkiffWire"],
+                    exclude: ["driver.c"]),
     ],
     swiftLanguageModes: [.v6]
 )

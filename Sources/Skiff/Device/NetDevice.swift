@@ -117,6 +117,10 @@ public struct DeviceConfiguration: Sendable {
     public var interruptThrottle: Nanoseconds = 0
     /// The NIC's line rate in bits per second (0 = infinitely fast).
     public var lineRate: UInt64 = 0
+    /// Largest frame the device takes in, when it is more than the MTU allows. A TUN device
+    /// takes whatever its writer hands it, up to 64 KiB, whatever the MTU (Linux:
+    /// `tun_get_user()` checks no MTU); a NIC takes what fits its receive buffers.
+    public var maxReceiveFrame: Int = 0
 
     public init(name: String, linkType: LinkType = .ethernet, mac: MACAddress = .zero, mtu: Int = 1500) {
         self.name = name; self.linkType = linkType; self.mac = mac; self.mtu = mtu
@@ -158,6 +162,8 @@ public final class NetDevice {
     public let nic: NICModel
     @exclusivity(unchecked) public internal(set) var stats = DeviceStatistics()
     @exclusivity(unchecked) public internal(set) var addresses: [InterfaceAddress] = []
+    /// See `DeviceConfiguration.maxReceiveFrame`.
+    public let maxReceiveFrame: Int
     /// Link-layer header length (Linux: `dev->hard_header_len`).
     public var headerLength: Int { linkType == .ethernet ? 14 : 0 }
 
@@ -174,6 +180,7 @@ public final class NetDevice {
         if !port.offloads.contains(.tcpSegmentation) || !f.contains(.txChecksum) { f.remove(.tso) }
         features = f
         noARP = c.noARP || c.linkType == .ip
+        maxReceiveFrame = c.maxReceiveFrame
         let tx = (0..<max(1, c.txQueues)).map { _ in TxRing(size: c.ringSize) }
         let rx = (0..<max(1, c.rxQueues)).map { _ in RxRing(size: c.ringSize) }
         txQueues = tx.enumerated().map { TxQueue(index: $0.offset, deviceIndex: index, qdisc: c.qdisc.make(txQueueLength: c.txQueueLength), ring: $0.element) }

@@ -198,10 +198,11 @@ extension NetworkStack {
     func refillRx(device dev: NetDevice, queue rxq: RxQueue) {
         let ring = rxq.ring
         // A device whose link carries large segments posts buffers that hold a whole 64 KiB
-        // frame (virtio's "big packets"); others fit one MTU-sized frame. Frames longer than a
-        // buffer still span several (mergeable buffers).
+        // frame (virtio's "big packets"); others fit one frame of the MTU (or of the largest
+        // frame the device takes, as TUN does). Frames longer than a buffer still span several
+        // (mergeable buffers).
         let size = dev.features.contains(.tso) ? max(dev.mtu + dev.headerLength + 4, 65_536 + 64)
-            : max(dev.mtu + dev.headerLength + 4, 1536)
+            : max(dev.mtu + dev.headerLength + 4, 1536, dev.maxReceiveFrame)
         dev.nic.maxFrameLength = size
         var filled = false
         while ring.unused > 0 {
