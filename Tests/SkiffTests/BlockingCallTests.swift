@@ -194,6 +194,42 @@ struct BlockingCallTests {
         #expect(events.value.map(\.fd) == [rx])
     }
 
+    @Test("two callers blocked on nothing do not wake each other: they sleep until the stack changes")
+    func blockedCallersDoNotPingPong() throws {
+        let p = SharedPair(horizon: 5 * Time.second)
+        let r1 = try p.b.socket(.datagram).get(), r2 = try p.b.socket(.datagram).get()
+        _ = p.b.bind(r1, SocketAddress(.any, 6001))
+        _ = p.b.bind(r2, SocketAddress(.any, 6002))
+        let got = Box<[Int]>([])
+        let lockForGot = NSLock()
+        let threads = [r1, r2].map { fd in
+            Thread {
+                var buf = [UInt8](repeating: 0, count: 16)
+                let n = (try? buf.withUnsafeMutableBytes { p.b.receiveFrom(fd, into: $0) }.get().0) ?? -1
+                lockForGot.lock(); got.value.append(n); lockForGot.unlock()
+            }
+        }
+        threads.forEach { $0.start() }
+        usleep(50_000)   // both are asleep by now; nothing changes the stack meanwhile
+        let wakeups = p.lock.withLock { p.lock.wakeups }
+        #expect(wakeups < 10, "blocked callers kept waking each other: \(wakeups) wake-ups")
+        // Now datagrams arrive for both; time moves so the world delivers them.
+        let tx = try p.a.socket(.datagram).get()
+        for port in [UInt16(6001), 6002] {
+            _ = [UInt8](repeating: 1, count: 4).withUnsafeBytes { p.a.sendTo(tx, $0, to: SocketAddress(Scenarios.SwitchedPair.bAddress, port)) }
+        }
+        var steps = 0
+        while steps < 2000 {
+            lockForGot.lock(); let done = got.value.count == 2; lockForGot.unlock()
+            if done { break }
+            p.a.advance(to: p.now + Time.millisecond)
+            usleep(100)
+            steps += 1
+        }
+        lockForGot.lock(); defer { lockForGot.unlock() }
+        #expect(got.value.sorted() == [4, 4])
+    }
+
     @Test("on the monotonic clock, a receive timeout expires in real time while a thread runs the engine")
     func monotonicTimeout() throws {
         let stack = NetworkStack(name: "solo")

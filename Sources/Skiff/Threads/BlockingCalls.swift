@@ -66,7 +66,7 @@ extension SharedStack {
             if !started {
                 started = true
                 let e = s.connect(fd, to, now: t)
-                return e == .EINPROGRESS ? .wouldBlock(e) : .done(e)
+                return e == .EINPROGRESS ? .progressed(e) : .done(e)
             }
             guard s.tcpState(fd) != .synSent && s.tcpState(fd) != .synReceived else { return .wouldBlock(.EINPROGRESS) }
             // The handshake ended: connect again reports how (Linux: the second connect's answer).
@@ -85,7 +85,7 @@ extension SharedStack {
             switch s.send(fd, rest, flags: flags, now: t) {
             case let .success(n):
                 sent += n
-                return sent == data.count ? .done(.success(sent)) : .wouldBlock(.success(sent))
+                return sent == data.count ? .done(.success(sent)) : .progressed(.success(sent))
             case .failure(.EAGAIN):
                 return .wouldBlock(sent > 0 ? .success(sent) : .failure(.EAGAIN))
             case let .failure(e):
@@ -118,7 +118,7 @@ extension SharedStack {
             case let .success(n):
                 if n == 0 || !accumulate { return .done(.success(got + n)) }
                 got += n
-                return got == buffer.count ? .done(.success(got)) : .wouldBlock(.success(got))
+                return got == buffer.count ? .done(.success(got)) : .progressed(.success(got))
             case .failure(.EAGAIN):
                 return .wouldBlock(got > 0 ? .success(got) : .failure(.EAGAIN))
             case let .failure(e):
@@ -195,8 +195,9 @@ extension SharedStack {
         if let e = stack.close(fd, now: readClock()) { return e }
         guard let sock = socket, sock.options.linger.0, sock.options.linger.1 > 0, !file.nonBlocking else { return nil }
         let deadline = readClock() &+ UInt64(sock.options.linger.1) * Time.second
+        settle()
         while [.finWait1, .closing, .lastAck].contains(sock.state), readClock() < deadline {
-            settle()
+            wakeEngineIfNeeded()
             lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
         }
         return nil

@@ -75,6 +75,12 @@ public final class SharedStack: @unchecked Sendable {
     @inline(__always)
     func settle() {
         lock.wakeAll()
+        wakeEngineIfNeeded()
+    }
+
+    /// Tells a sleeping engine thread that the stack's next deadline moved earlier.
+    @inline(__always)
+    func wakeEngineIfNeeded() {
         if let wake = wakeEngine, let d = stack.nextDeadline(), d < engineWakeAt {
             engineWakeAt = d
             wake()
@@ -102,10 +108,13 @@ public final class SharedStack: @unchecked Sendable {
 
     // MARK: The blocking loop
 
-    /// One try of a call: finished, or it would block (with what to return if we stop waiting).
+    /// One try of a call: finished, or it would block (with what to return if we stop waiting);
+    /// `progressed` when the try changed the stack (copied some bytes, sent a SYN) although it
+    /// must wait for the rest — only then are other sleepers woken.
     enum Attempt<R> {
         case done(R)
         case wouldBlock(R)
+        case progressed(R)
     }
 
     /// Tries `attempt` until it finishes; sleeps in between unless the descriptor is
@@ -127,8 +136,15 @@ public final class SharedStack: @unchecked Sendable {
             case let .wouldBlock(r):
                 if !wait { return r }
                 if let d = deadline, t >= d { return r }
+            case let .progressed(r):
+                if !wait { return r }
+                if let d = deadline, t >= d { return r }
+                // Others may be waiting for what this try did (a blocked reader for our bytes).
+                lock.wakeAll()
             }
-            settle()
+            // A try that changed nothing wakes no one: two sleepers must not wake each other
+            // for ever. The engine still learns of new deadlines.
+            wakeEngineIfNeeded()
             lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
         }
     }

@@ -17,6 +17,8 @@ public final class StackLock: @unchecked Sendable {
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     /// Threads sleeping in `wait`; read under the lock.
     private var sleepers = 0
+    /// Times a sleeper woke (read under the lock): a measure of how often blocked callers re-check.
+    public private(set) var wakeups: UInt64 = 0
 
     public init() {
         mutex = .allocate(capacity: 1)
@@ -57,7 +59,7 @@ public final class StackLock: @unchecked Sendable {
     /// re-check their condition.
     public func wait(untilMonotonic deadline: Nanoseconds?) {
         sleepers += 1
-        defer { sleepers -= 1 }
+        defer { sleepers -= 1; wakeups &+= 1 }
         guard let deadline else {
             pthread_cond_wait(condition, mutex)
             return
