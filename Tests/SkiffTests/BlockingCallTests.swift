@@ -119,6 +119,41 @@ struct BlockingCallTests {
         #expect(waited.value >= 200 * Time.millisecond)
     }
 
+    @Test("manual time stops at a timeout: a datagram arriving after it is not returned, even when one advance passes both")
+    func timeStopsAtTheTimeout() throws {
+        // 150 ms each way through the switch: A's datagram reaches B 300 ms after it leaves.
+        let pair = Scenarios.switchedPair(impairments: Impairments(delay: 150 * Time.millisecond))
+        pair.a.addPermanentNeighbour(Scenarios.SwitchedPair.bAddress, mac: Scenarios.SwitchedPair.bMAC, device: pair.aDevice)
+        pair.b.addPermanentNeighbour(Scenarios.SwitchedPair.aAddress, mac: Scenarios.SwitchedPair.aMAC, device: pair.bDevice)
+        let lock = StackLock()
+        let world = pair.world
+        let a = SharedStack(manual: pair.a, lock: lock, clock: { world.now }, advance: { world.run(until: $0) })
+        let b = SharedStack(manual: pair.b, lock: lock, clock: { world.now }, advance: { world.run(until: $0) })
+        let rx = try b.socket(.datagram).get()
+        _ = b.bind(rx, SocketAddress(.any, 7100))
+        _ = b.setFileOption(rx, .receiveTimeout(200 * Time.millisecond))
+        let start = b.now
+        let result = Box<Result<Int, Errno>>(.success(-1))
+        let done = ManagedCounter()
+        let t = Thread {
+            var buf = [UInt8](repeating: 0, count: 16)
+            result.value = buf.withUnsafeMutableBytes { b.receiveFrom(rx, into: $0) }.map { $0.0 }
+            done.increment()
+        }
+        t.start()
+        // Wait (bounded, real time) until the receiver sleeps with its timeout registered.
+        var spins = 0
+        while lock.withLock({ lock.earliestDeadline(after: start) == nil }) && spins < 2000 { usleep(500); spins += 1 }
+        let tx = try a.socket(.datagram).get()
+        _ = [UInt8](repeating: 9, count: 4).withUnsafeBytes { a.sendTo(tx, $0, to: SocketAddress(Scenarios.SwitchedPair.bAddress, 7100)) }
+        // One advance past both the timeout (200 ms) and the datagram's arrival (300 ms).
+        a.advance(to: start + Time.second)
+        var grace = 0
+        while done.value == 0 && grace < 2000 { usleep(500); grace += 1 }
+        #expect(result.value == .failure(.EAGAIN))
+        #expect(b.withStack { s, _ in s.udpInfoSocket(rx)?.queuedDatagrams } == 1)
+    }
+
     @Test("accept with SO_RCVTIMEO times out with EAGAIN; O_NONBLOCK and MSG_DONTWAIT never wait")
     func nonBlockingAndAcceptTimeout() throws {
         let p = SharedPair(horizon: 5 * Time.second)

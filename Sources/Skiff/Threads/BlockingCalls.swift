@@ -144,6 +144,8 @@ extension SharedStack {
         lock.lock()
         defer { settle(); lock.unlock() }
         let deadline = timeout.map { readClock() &+ $0 }
+        let token = timeout == 0 ? nil : registerTimeout(deadline)
+        defer { if let token { lock.removeDeadline(token) } }
         while true {
             var ready = 0
             for i in requests.indices {
@@ -168,6 +170,8 @@ extension SharedStack {
         lock.lock()
         defer { settle(); lock.unlock() }
         let deadline = timeout.map { readClock() &+ $0 }
+        let token = timeout == 0 ? nil : registerTimeout(deadline)
+        defer { if let token { lock.removeDeadline(token) } }
         while true {
             let r = stack.epollWait(epfd, maxEvents: maxEvents)
             if case let .success(events) = r, events.isEmpty {
@@ -195,6 +199,8 @@ extension SharedStack {
         if let e = stack.close(fd, now: readClock()) { return e }
         guard let sock = socket, sock.options.linger.0, sock.options.linger.1 > 0, !file.nonBlocking else { return nil }
         let deadline = readClock() &+ UInt64(sock.options.linger.1) * Time.second
+        let token = registerTimeout(deadline)
+        defer { if let token { lock.removeDeadline(token) } }
         settle()
         while [.finWait1, .closing, .lastAck].contains(sock.state), readClock() < deadline {
             wakeEngineIfNeeded()

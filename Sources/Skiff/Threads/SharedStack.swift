@@ -89,11 +89,34 @@ public final class SharedStack: @unchecked Sendable {
 
     /// Manual time: moves the clock to `t`, running every timer, interrupt and softirq due on the
     /// way in time order, then wakes blocked callers (who re-check their condition and timeout).
+    /// Time stops at each blocked caller's timeout on the way, and moves on once the callers due
+    /// then have returned, so a timeout ends at its own time, not at `t`.
     public func advance(to t: Nanoseconds) {
         precondition(timeSource == .manual, "advance(to:) is for manual time")
         lock.lock()
         defer { settle(); lock.unlock() }
-        advanceClock(t)
+        var rounds = 0
+        while rounds < 100_000 {
+            rounds += 1
+            let target = min(t, lock.earliestDeadline(after: readClock()) ?? t)
+            advanceClock(target)
+            if target >= t { break }
+            // Let the callers whose timeout is now run before time moves on (bounded: a caller
+            // that does not get to run within about a second of real time is left behind).
+            lock.wakeAll()
+            var waits = 0
+            while lock.hasDeadline(atOrBefore: target) && waits < 1000 {
+                lock.wait(untilMonotonic: MonotonicClock.read() &+ Time.millisecond)
+                waits += 1
+            }
+        }
+    }
+
+    /// Registers a timeout so that manual time stops there (nil on the monotonic clock).
+    @inline(__always)
+    func registerTimeout(_ deadline: Nanoseconds?) -> UInt64? {
+        guard timeSource == .manual, let d = deadline else { return nil }
+        return lock.registerDeadline(d)
     }
 
     /// Runs one stack alone up to `t`: each due deadline in order, then `t` itself.
@@ -128,6 +151,8 @@ public final class SharedStack: @unchecked Sendable {
         let wait = !dontWait && !file.nonBlocking
         let timeout = sending ? file.sendTimeout : file.receiveTimeout
         let deadline: Nanoseconds? = timeout > 0 ? readClock() &+ timeout : nil
+        let token = wait ? registerTimeout(deadline) : nil
+        defer { if let token { lock.removeDeadline(token) } }
         while true {
             let t = readClock()
             switch attempt(stack, t) {

@@ -48,6 +48,31 @@ public final class StackLock: @unchecked Sendable {
         return try body()
     }
 
+    // MARK: Timeouts on manual time
+
+    /// Deadlines of callers sleeping with a timeout on manual time, by token (under the lock).
+    private var deadlines: [UInt64: Nanoseconds] = [:]
+    private var nextToken: UInt64 = 0
+
+    /// Registers a sleeper's deadline so that advancing time stops there (call with the lock held).
+    func registerDeadline(_ d: Nanoseconds) -> UInt64 {
+        nextToken &+= 1
+        deadlines[nextToken] = d
+        return nextToken
+    }
+
+    func removeDeadline(_ token: UInt64) { deadlines[token] = nil }
+
+    /// The earliest registered deadline after `t`.
+    func earliestDeadline(after t: Nanoseconds) -> Nanoseconds? {
+        var best: Nanoseconds? = nil
+        for d in deadlines.values where d > t { best = min(best ?? d, d) }
+        return best
+    }
+
+    /// Some sleeper's deadline is at or before `t` and it has not left yet.
+    func hasDeadline(atOrBefore t: Nanoseconds) -> Bool { deadlines.values.contains { $0 <= t } }
+
     /// Wakes every sleeper (call with the lock held). Free when nobody sleeps.
     @inline(__always)
     public func wakeAll() {
