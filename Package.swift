@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "SkiffWire", targets: ["SkiffWire"]),
         .library(name: "Skiff", targets: ["Skiff"]),
         .library(name: "SkiffSim", targets: ["SkiffSim"]),
+        .library(name: "SkiffLinux", targets: ["SkiffLinux"]),
         .executable(name: "skiff", targets: ["skiff"]),
     ],
     dependencies: [
@@ -19,12 +20,15 @@ let package = Package(
         .target(name: "Skiff", dependencies: ["SkiffWire"]),
         // Simulated hosts: memory links, switch, impairments, virtual clock.
         .target(name: "SkiffSim", dependencies: ["Skiff", "SkiffWire"]),
+        // Real hosts: TAP, TUN and AF_PACKET ports and the engine threads that poll them.
+        .target(name: "CSkiffLinux"),
+        .target(name: "SkiffLinux", dependencies: ["Skiff", "SkiffWire", "CSkiffLinux"]),
         // Counts heap allocations for the benchmarks (linked into the CLI only).
         .target(name: "CAllocCounter"),
         .executableTarget(
             name: "skiff",
             dependencies: [
-                "Skiff", "SkiffSim", "SkiffWire", "CAllocCounter",
+                "Skiff", "SkiffSim", "SkiffWire", "SkiffLinux", "CAllocCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
