@@ -27,8 +27,12 @@ extension NetworkStack {
     }
 
     func allocateHandle() -> Int32 {
-        if let h = freeHandles.popLast() { return h }
+        if let h = freeHandles.popLast() {
+            fileStates[Int(h)] = FileState()
+            return h
+        }
         sockets.append(.free)
+        fileStates.append(FileState())
         return Int32(sockets.count - 1)
     }
 

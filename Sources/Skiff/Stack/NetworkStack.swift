@@ -85,6 +85,8 @@ public final class NetworkStack {
     /// Sockets by handle (Linux: the file descriptor table).
     @exclusivity(unchecked) var sockets: [SocketEntry] = []
     @exclusivity(unchecked) var freeHandles: [Int32] = []
+    /// Per-descriptor flags and timeouts, parallel to `sockets`.
+    @exclusivity(unchecked) var fileStates: [FileState] = []
     /// Connected TCP sockets by 4-tuple (Linux: `tcp_hashinfo.ehash`).
     @exclusivity(unchecked) var tcpConnections: [ConnectionKey: Int32] = [:]
     /// Listening TCP sockets by local port (Linux: `tcp_hashinfo.lhash2`).

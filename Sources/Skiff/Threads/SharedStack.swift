@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A `NetworkStack` that many threads share, with the blocking socket calls.
+///
+/// Every call takes the stack's `StackLock`, so the socket API is safe from any thread. An
+/// application thread's `send` runs the transmit path itself, in process context, down to the
+/// driver's doorbell (and the softirqs it raised on the way out, as `local_bh_enable()` does);
+/// an engine thread runs timers, interrupts and port I/O in between. A call that must wait sleeps
+/// on the lock's condition variable until another thread changes the stack, until its timeout
+/// (SO_RCVTIMEO / SO_SNDTIMEO) passes, or for ever; with O_NONBLOCK or MSG_DONTWAIT it returns
+/// EAGAIN / EINPROGRESS at once, as the plain `NetworkStack` calls do.
+///
+/// Time comes from the monotonic clock (real hosts: an engine thread keeps the stack running) or
+/// is manual (packetdrill, tests): then it moves only when `advance(to:)` is called, which runs
+/// every timer and softirq that falls due on the way, in order.
+///
+/// Linux: `sock_recvmsg` / `sock_sendmsg` with `lock_sock`, `sk_wait_event`, `sock_rcvtimeo`.
+public final class SharedStack: @unchecked Sendable {
+    public enum TimeSource: Sendable {
+        /// `CLOCK_MONOTONIC`: timeouts are real time.
+        case monotonic
+        /// Virtual time that moves only through `advance(to:)`.
+        case manual
+    }
+
+    public let stack: NetworkStack
+    public let lock: StackLock
+    public let timeSource: TimeSource
+    let readClock: () -> Nanoseconds
+    let advanceClock: (Nanoseconds) -> Void
+
+    /// When the engine thread plans to wake next (read and written under the lock).
+    public var engineWakeAt: Nanoseconds = .max
+    /// Called under the lock when the stack's next deadline moves earlier than `engineWakeAt`,
+    /// so a sleeping engine thread recomputes its sleep (it typically writes an eventfd).
+    public var wakeEngine: (@Sendable () -> Void)?
+
+    /// A stack on the monotonic clock; an engine thread must run it.
+    public init(stack: NetworkStack, lock: StackLock = StackLock()) {
+        self.stack = stack
+        self.lock = lock
+        timeSource = .monotonic
+        readClock = { MonotonicClock.read() }
+        advanceClock = { _ in }
+    }
+
+    /// A stack on manual time. By default the clock is the stack's own `now` and `advance(to:)`
+    /// runs the stack alone; a simulation that drives several stacks passes its own clock and
+    /// advance function (and one lock for all of them).
+    public init(manual stack: NetworkStack, lock: StackLock = StackLock(),
+                clock: (() -> Nanoseconds)? = nil, advance: ((Nanoseconds) -> Void)? = nil) {
+        self.stack = stack
+        self.lock = lock
+        timeSource = .manual
+        readClock = clock ?? { [unowned stack] in stack.now }
+        advanceClock = advance ?? { [unowned stack] t in SharedStack.runStack(stack, until: t) }
+    }
+
+    /// The current time on this stack's time source.
+    public var now: Nanoseconds { readClock() }
+
+    // MARK: Locking
+
+    /// Runs `body` with the stack locked, then wakes sleepers and, if needed, the engine.
+    @inline(__always)
+    public func withStack<R>(_ body: (NetworkStack, Nanoseconds) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { settle(); lock.unlock() }
+        return try body(stack, readClock())
+    }
+
+    /// After a change: wake blocked callers, and the engine if its sleep is now too long.
+    @inline(__always)
+    func settle() {
+        lock.wakeAll()
+        if let wake = wakeEngine, let d = stack.nextDeadline(), d < engineWakeAt {
+            engineWakeAt = d
+            wake()
+        }
+    }
+
+    /// Manual time: moves the clock to `t`, running every timer, interrupt and softirq due on the
+    /// way in time order, then wakes blocked callers (who re-check their condition and timeout).
+    public func advance(to t: Nanoseconds) {
+        precondition(timeSource == .manual, "advance(to:) is for manual time")
+        lock.lock()
+        defer { settle(); lock.unlock() }
+        advanceClock(t)
+    }
+
+    /// Runs one stack alone up to `t`: each due deadline in order, then `t` itself.
+    static func runStack(_ stack: NetworkStack, until t: Nanoseconds) {
+        var steps = 0
+        while let d = stack.nextDeadline(), d <= t, steps < 10_000_000 {
+            stack.run(now: max(d, stack.now))
+            steps += 1
+        }
+        stack.run(now: t)
+    }
+
+    // MARK: The blocking loop
+
+    /// One try of a call: finished, or it would block (with what to return if we stop waiting).
+    enum Attempt<R> {
+        case done(R)
+        case wouldBlock(R)
+    }
+
+    /// Tries `attempt` until it finishes; sleeps in between unless the descriptor is
+    /// non-blocking or `dontWait`, and gives up after the send or receive timeout. Linux:
+    /// `sk_wait_event()` under `lock_sock()`.
+    func blocking<R>(_ fd: Int32, sending: Bool, dontWait: Bool,
+                     _ attempt: (NetworkStack, Nanoseconds) -> Attempt<R>) -> R {
+        lock.lock()
+        defer { settle(); lock.unlock() }
+        let file = (try? stack.fileState(fd).get()) ?? FileState()
+        let wait = !dontWait && !file.nonBlocking
+        let timeout = sending ? file.sendTimeout : file.receiveTimeout
+        let deadline: Nanoseconds? = timeout > 0 ? readClock() &+ timeout : nil
+        while true {
+            let t = readClock()
+            switch attempt(stack, t) {
+            case let .done(r):
+                return r
+            case let .wouldBlock(r):
+                if !wait { return r }
+                if let d = deadline, t >= d { return r }
+            }
+            settle()
+            lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
+        }
+    }
+}

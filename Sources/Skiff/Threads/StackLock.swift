@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one lock that makes a stack safe to share between threads, and the wait queue its
+/// blocked callers sleep on.
+///
+/// Linux takes a socket lock per socket (`lock_sock`), a qdisc lock per queue and disables
+/// bottom halves per CPU; Skiff folds them into one mutex per stack (or per group of stacks that
+/// one simulation drives). A caller that must wait (a blocking `recv`, `accept`, `connect`…)
+/// sleeps on the condition variable, which every change to the stack broadcasts (Linux:
+/// `sk_wait_event()` on `sk_sleep(sk)`, woken by `sk_data_ready` / `sk_write_space` /
+/// `sk_state_change`). The sleep is a real futex wait, so a tool that inspects the thread
+/// (packetdrill) sees it blocked.
+public final class StackLock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    /// Threads sleeping in `wait`; read under the lock.
+    private var sleepers = 0
+
+    public init() {
+        mutex = .allocate(capacity: 1)
+        condition = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        pthread_mutex_destroy(mutex)
+        condition.deallocate()
+        mutex.deallocate()
+    }
+
+    @inline(__always) public func lock() { pthread_mutex_lock(mutex) }
+    @inline(__always) public func unlock() { pthread_mutex_unlock(mutex) }
+
+    @inline(__always)
+    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+
+    /// Wakes every sleeper (call with the lock held). Free when nobody sleeps.
+    @inline(__always)
+    public func wakeAll() {
+        if sleepers > 0 { pthread_cond_broadcast(condition) }
+    }
+
+    /// Sleeps until `wakeAll` or until the monotonic clock passes `deadline` (nil: no limit).
+    /// Call with the lock held; it is held again on return. Wake-ups may be spurious: callers
+    /// re-check their condition.
+    public func wait(untilMonotonic deadline: Nanoseconds?) {
+        sleepers += 1
+        defer { sleepers -= 1 }
+        guard let deadline else {
+            pthread_cond_wait(condition, mutex)
+            return
+        }
+        var ts = timespec()
+        ts.tv_sec = Int(deadline / Time.second)
+        ts.tv_nsec = Int(deadline % Time.second)
+        pthread_cond_timedwait(condition, mutex, &ts)
+    }
+}
