@@ -34,6 +34,8 @@ let package = Package(
         ),
         .testTarget(name: "SkiffWireTests", dependencies: ["SkiffWire"], resources: [.copy("Golden")]),
         .testTarget(name: "SkiffTests", dependencies: ["Skiff", "SkiffSim", "SkiffWire"]),
+        // Skiff against the Linux kernel in network namespaces (root; skips otherwise).
+        .testTarget(name: "SkiffInteropTests", dependencies: ["skiff"]),
     ],
     swiftLanguageModes: [.v6]
 )
