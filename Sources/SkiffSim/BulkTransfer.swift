@@ -12,36 +12,40 @@ public func transferPattern(_ offset: Int, seed: UInt64) -> UInt8 {
 /// A TCP transfer between two simulated hosts: the receiver listens and reads to the end, the
 /// sender connects, writes `bytes` of a deterministic pattern, and closes. Both ends hash what
 /// they handled; the receiver also checks every byte against the pattern.
+///
+/// The transfer is the application of the benchmarks: its state is touched on every step, so,
+/// like the stack's per-packet state, it opts out of dynamic exclusivity checks (one thread
+/// drives a world).
 public final class BulkTransfer {
     public let world: SimWorld
     public let sender: NetworkStack, receiver: NetworkStack
     public let destination: SocketAddress
     public let bytes: Int
     public let seed: UInt64
-    public private(set) var sent = 0
-    public private(set) var received = 0
-    public private(set) var mismatches = 0
-    public private(set) var senderHash = SHA256()
-    public private(set) var receiverHash = SHA256()
-    public private(set) var senderSocket: Int32 = -1
-    public private(set) var receiverSocket: Int32 = -1
-    public private(set) var listener: Int32 = -1
-    public private(set) var error: Errno?
-    public private(set) var startTime: Nanoseconds = 0
-    public private(set) var finishTime: Nanoseconds = 0
+    @exclusivity(unchecked) public private(set) var sent = 0
+    @exclusivity(unchecked) public private(set) var received = 0
+    @exclusivity(unchecked) public private(set) var mismatches = 0
+    @exclusivity(unchecked) public private(set) var senderHash = SHA256()
+    @exclusivity(unchecked) public private(set) var receiverHash = SHA256()
+    @exclusivity(unchecked) public private(set) var senderSocket: Int32 = -1
+    @exclusivity(unchecked) public private(set) var receiverSocket: Int32 = -1
+    @exclusivity(unchecked) public private(set) var listener: Int32 = -1
+    @exclusivity(unchecked) public private(set) var error: Errno?
+    @exclusivity(unchecked) public private(set) var startTime: Nanoseconds = 0
+    @exclusivity(unchecked) public private(set) var finishTime: Nanoseconds = 0
     /// Set before the first step to trace the first data segment.
-    public var traceFirstSegment = false
+    @exclusivity(unchecked) public var traceFirstSegment = false
     /// Hash and check the bytes (off for throughput benchmarks).
-    public var verify = true
-    public private(set) var firstSegmentTrace: UInt32 = 0
-    var connected = false
-    var closedSender = false
-    var done = false
-    var chunk: [UInt8]
+    @exclusivity(unchecked) public var verify = true
+    @exclusivity(unchecked) public private(set) var firstSegmentTrace: UInt32 = 0
+    @exclusivity(unchecked) var connected = false
+    @exclusivity(unchecked) var closedSender = false
+    @exclusivity(unchecked) var done = false
+    @exclusivity(unchecked) var chunk: [UInt8]
     /// Stream offset and length the chunk currently holds.
-    var chunkStart = -1
-    var chunkLength = 0
-    var readBuffer: [UInt8]
+    @exclusivity(unchecked) var chunkStart = -1
+    @exclusivity(unchecked) var chunkLength = 0
+    @exclusivity(unchecked) var readBuffer: [UInt8]
 
     public init(world: SimWorld, sender: NetworkStack, receiver: NetworkStack, port: UInt16, bytes: Int, seed: UInt64 = 1,
                 chunkSize: Int = 64 * 1024) {

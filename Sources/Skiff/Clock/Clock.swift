@@ -50,3 +50,12 @@ public func threadCPUTime() -> Nanoseconds {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
+
+/// The coarse monotonic clock: updated each scheduler tick, read without a timer access
+/// (Linux: `jiffies`, `CLOCK_MONOTONIC_COARSE`).
+@inline(__always)
+public func coarseMonotonicTime() -> Nanoseconds {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}

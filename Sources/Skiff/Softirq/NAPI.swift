@@ -14,12 +14,13 @@ extension NetworkStack {
     /// is raised again (`time_squeeze`).
     func netRxAction() {
         var budget = netdevBudget
-        let start = MonotonicClock.read()
+        // The time limit is checked on the coarse clock, as Linux checks it against jiffies.
+        let start = coarseMonotonicTime()
         var polled = 0
         // Poll the contexts present at entry once each (Linux splices the list first).
         var remaining = pollList.count
         while remaining > 0 && !pollList.isEmpty {
-            if budget <= 0 || MonotonicClock.read() &- start > netdevBudgetTime {
+            if budget <= 0 || coarseMonotonicTime() &- start > netdevBudgetTime {
                 timeSqueeze &+= 1
                 break
             }

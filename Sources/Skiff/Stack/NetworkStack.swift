@@ -78,7 +78,7 @@ public final class NetworkStack {
     @exclusivity(unchecked) public var devTxWeight = 64
 
     // TCP and sockets.
-    public var tcpConfig = TCPConfiguration()
+    @exclusivity(unchecked) public var tcpConfig = TCPConfiguration()
     @exclusivity(unchecked) public internal(set) var tcpCounters = TCPCounters()
     /// Every queued TCP segment (write, retransmit, receive, out-of-order queues) lives here.
     @exclusivity(unchecked) var tcpSlab: PacketSlab

@@ -26,6 +26,7 @@ extension NetworkStack {
             if wnd > sock.maxWindow { sock.maxWindow = wnd }
         }
         var newlySacked: UInt32 = 0
+        let dsacksBefore = tcpCounters.dsackRecv
         if sock.sackEnabled && !seg.options.sackBlocks.isEmpty {
             newlySacked = tcpSackTag(sock, seg.options.sackBlocks, ack: ack, echo: seg.options.timestamp?.echo)
         }
@@ -118,7 +119,13 @@ extension NetworkStack {
             }
             if sock.packetsOut == 0 { sock.sackedOut = 0 }
         }
-        tcpFastRetransAlert(sock, ack: ack, delivered: delivered, advanced: advanced)
+        // Loss detection runs only for a dubious ACK: a duplicate, one carrying new SACK or
+        // D-SACK information, or any ACK outside the Open state (Linux: tcp_ack_is_dubious()).
+        let notDuplicate = advanced || windowChanged || seg.payloadLength > 0
+        let caAlert = newlySacked > 0 || tcpCounters.dsackRecv != dsacksBefore
+        if !notDuplicate || caAlert || sock.caState != .open {
+            tcpFastRetransAlert(sock, ack: ack, delivered: delivered, advanced: advanced)
+        }
         if sock.caState == .open || sock.caState == .disorder, acked > 0 {
             let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight,
                                    cwndLimited: priorInFlight + 1 >= sock.window.cwnd, now: now,
@@ -359,7 +366,14 @@ extension NetworkStack {
                     if lost { markLost(sock, slot: slot) }
                 }
             }
-            if sackedAbove == 0 && !tcpConfig.rack { break }
+            if sackedAbove == 0 {
+                if !tcpConfig.rack || !sock.rackValid { break }
+                // Original transmissions leave in sequence order, so once one was sent after
+                // RACK's reference, every later segment was too (a retransmission even later):
+                // nothing further can be lost yet (Linux walks its time-sorted list the same way).
+                if m.tcpSacked & SegmentMark.everRetransmitted == 0
+                    && (m.timestamp > sock.rackTime || (m.timestamp == sock.rackTime && !seqLT(m.tcpEndSeq, sock.rackEndSeq))) { break }
+            }
             slot = tcpSlab.next(slot)
         }
     }
