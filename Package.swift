@@ -34,6 +34,7 @@ let package = Package(
         ),
         .testTarget(name: "SkiffWireTests", dependencies: ["SkiffWire"], resources: [.copy("Golden")]),
         .testTarget(name: "SkiffTests", dependencies: ["Skiff", "SkiffSim", "SkiffWire"]),
+        .testTarget(name: "SkiffLinuxTests", dependencies: ["SkiffLinux", "Skiff", "SkiffWire"]),
         // Skiff against the Linux kernel in network namespaces (root; skips otherwise).
         .testTarget(name: "SkiffInteropTests", dependencies: ["skiff"]),
     ],

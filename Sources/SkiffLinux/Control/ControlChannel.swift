@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSkiffLinux
 import Skiff
 
 /// The control channel of a running `skiff up`: a Unix stream socket that answers one request

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSkiffLinux
 
 /// Starts a detached POSIX thread running `body` (application threads: services, control
 /// channel). Not used on the packet path.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSkiffLinux
 import Skiff
 
 /// Frame I/O on TAP/TUN descriptors: one `read` per frame until the descriptor is empty or the

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSkiffLinux
 import Skiff
 
 /// A small HTTP/1.1 file server: GET and HEAD of regular files under one directory,

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSkiffLinux
 import SkiffWire
 
 /// `struct ifreq` as bytes: 16 bytes of name, then a 24-byte union (flags, MTU, index or a

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSkiffLinux
 
 /// Why a port could not be opened or configured. Each case prints one line that names the
 /// device and what to do; nothing here traps.

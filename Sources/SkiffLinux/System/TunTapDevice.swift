@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSkiffLinux
 
 /// File descriptors attached to one TAP or TUN device, one per queue.
 /// Linux: `open("/dev/net/tun")` + `ioctl(TUNSETIFF)` (`tun_set_iff()`), which creates the device
