@@ -42,6 +42,7 @@ struct Send: ParsableCommand {
     @Option(help: ArgumentHelp("Where to connect.", valueName: "HOST:PORT")) var to: String
     @Option(help: "Bytes to send (suffixes K, M, G).") var bytes = "16M"
     @Option(help: "Give up after this many seconds without progress.") var timeout = 30
+    @Flag(name: .customLong("no-digest"), help: "Skip the SHA-256 (benchmarks).") var noDigest = false
 
     func validate() throws {
         _ = try parseEndpoint(to, option: "--to")
@@ -53,13 +54,13 @@ struct Send: ParsableCommand {
         let dest = try parseEndpoint(to, option: "--to")
         let total = parseSize(bytes)!
         let block = SendPattern.block()
-        let digest = SendPattern.digest(count: total, block: block)
+        let digest = noDigest ? "-" : SendPattern.digest(count: total, block: block)
         try withHost(port) { host in
             let s = host.shared
             guard case let .success(fd) = s.socket(.stream) else { throw CLIError("socket failed") }
             _ = s.setFileOption(fd, .sendTimeout(UInt64(timeout) * Time.second))
             _ = s.setFileOption(fd, .receiveTimeout(UInt64(timeout) * Time.second))
-            let t0 = MonotonicClock.read()
+            let t0 = MonotonicClock.read(), c0 = processCPU()
             if let e = s.connect(fd, dest) { throw CLIError("connect to \(dest): \(e)") }
             var sent = 0
             try block.withUnsafeBytes { b in
@@ -75,8 +76,8 @@ struct Send: ParsableCommand {
             _ = s.setOption(fd, .linger(on: true, seconds: timeout))
             let info = s.withStack { stack, _ in try? stack.tcpInfo(fd).get() }
             _ = s.close(fd)
-            let elapsed = MonotonicClock.read() - t0
-            print("sent \(sent) bytes to \(dest) in \(String(format2(seconds(elapsed)))) s: \(gbits(sent, elapsed)) Gbit/s, retransmissions \(info?.totalRetrans ?? 0), sha256 \(digest)")
+            let elapsed = MonotonicClock.read() - t0, cpu = processCPU() - c0
+            print("sent \(sent) bytes to \(dest) in \(String(format2(seconds(elapsed)))) s: \(gbits(sent, elapsed)) Gbit/s, retransmissions \(info?.totalRetrans ?? 0), \(cpuText(cpu, elapsed)), sha256 \(digest)")
         }
     }
 }
@@ -94,6 +95,7 @@ struct Recv: ParsableCommand {
     @OptionGroup var port: PortOptions
     @Option(name: .customLong("port"), help: "TCP port to listen on.") var listenPort: UInt16
     @Option(help: "Give up after this many seconds without a connection or data.") var timeout = 60
+    @Flag(name: .customLong("no-digest"), help: "Skip the SHA-256 (benchmarks).") var noDigest = false
 
     func validate() throws {
         guard listenPort != 0 else { throw ValidationError("--port must be 1...65535") }
@@ -115,7 +117,7 @@ struct Recv: ParsableCommand {
             case let .failure(e): throw CLIError("accept: \(e == .EAGAIN ? "no connection within \(timeout) s" : "\(e)")")
             }
             _ = s.setFileOption(fd, .receiveTimeout(UInt64(timeout) * Time.second))
-            let t0 = MonotonicClock.read()
+            let t0 = MonotonicClock.read(), c0 = processCPU()
             var h = SHA256()
             var total = 0
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
@@ -123,19 +125,32 @@ struct Recv: ParsableCommand {
             loop: while true {
                 switch s.recv(fd, into: buffer) {
                 case let .success(n) where n > 0:
-                    h.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+                    if !noDigest { h.update(UnsafeRawBufferPointer(rebasing: buffer[..<n])) }
                     total += n
                 case .success: break loop
                 case let .failure(e): throw CLIError("recv: \(e == .EAGAIN ? "no data for \(timeout) s" : "\(e)") after \(total) bytes")
                 }
             }
-            let elapsed = MonotonicClock.read() - t0
+            let elapsed = MonotonicClock.read() - t0, cpu = processCPU() - c0
             _ = s.setOption(fd, .linger(on: true, seconds: 5))
             _ = s.close(fd)
             _ = s.close(l)
-            print("received \(total) bytes from \(peer) in \(format2(seconds(elapsed))) s: \(gbits(total, elapsed)) Gbit/s, sha256 \(h.hexDigest())")
+            print("received \(total) bytes from \(peer) in \(format2(seconds(elapsed))) s: \(gbits(total, elapsed)) Gbit/s, \(cpuText(cpu, elapsed)), sha256 \(noDigest ? "-" : h.hexDigest())")
         }
     }
 }
 
 func format2(_ d: Double) -> String { String(Double(Int(d * 1000)) / 1000) }
+
+/// This process's user + system CPU time (all threads).
+func processCPU() -> Nanoseconds {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    let us = (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1_000_000 + u.ru_utime.tv_usec + u.ru_stime.tv_usec
+    return Nanoseconds(us) * 1000
+}
+
+/// "cpu 1.23 s (0.87 cores)" for a transfer that took `elapsed`.
+func cpuText(_ cpu: Nanoseconds, _ elapsed: Nanoseconds) -> String {
+    "cpu \(format2(seconds(cpu))) s (\(format2(elapsed == 0 ? 0 : Double(cpu) / Double(elapsed))) cores)"
+}

@@ -42,6 +42,9 @@ public final class LinuxHost: @unchecked Sendable {
             throw .badConfiguration("\(error)")
         }
         let stack = NetworkStack(name: "skiff", seed: c.seed)
+        // Several threads share the stack: each context's CPU time comes from the thread's own
+        // CPU clock, read once per stack entry rather than at every switch.
+        stack.contexts.clock = .threadCPUScaled
         var dc = DeviceConfiguration(name: c.attachment.deviceName, linkType: port.linkType, mac: port.suggestedMAC, mtu: c.mtu)
         dc.txQueues = port.queueCount
         dc.rxQueues = port.queueCount
