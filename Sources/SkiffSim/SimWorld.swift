@@ -163,11 +163,16 @@ public final class SimWorld {
         st.bytes &+= UInt64(frame.length)
         if imp.mtu > 0 && frame.length > imp.mtu + 14 { st.tooBig &+= 1; return }
         if imp.loss > 0 && rng.nextUnit() < imp.loss { st.lost &+= 1; return }
-        if imp.corrupt > 0 && rng.nextUnit() < imp.corrupt && frame.length > 14 {
+        if imp.corrupt > 0 && rng.nextUnit() < imp.corrupt && frame.length > 14 && frame.meta.mark & SimWorld.corruptedMark == 0 {
+            // One bit flips. A frame is corrupted at most once on its way, and a copy shared with
+            // a duplicate is made private first: two flips could cancel out in the 16-bit
+            // Internet checksum, where a real path's Ethernet CRC would have dropped the frame.
+            if frame.isShared, let copy = frame.copy(headroom: 0, stage: .portIO) { frame = copy }
             let at = 14 + Int(rng.next() % UInt64(frame.length - 14))
             let bit = UInt8(1) << UInt8(rng.next() % 8)
             let p = frame.data + at
             p.storeBytes(of: p.load(as: UInt8.self) ^ bit, as: UInt8.self)
+            frame.meta.mark |= SimWorld.corruptedMark
             st.corrupted &+= 1
         }
         var departure = t
@@ -191,6 +196,9 @@ public final class SimWorld {
         }
         schedule(frame, at: arrival, link: li, toSide: 1 - side)
     }
+
+    /// Set in a wire frame's mark once the frame was corrupted.
+    static let corruptedMark: UInt32 = 1 << 31
 
     func schedule(_ frame: consuming PacketBuffer, at time: Nanoseconds, link: Int, toSide: Int) {
         let slot: Int

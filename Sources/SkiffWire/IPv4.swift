@@ -131,13 +131,21 @@ public struct IPv4View {
     public let totalLength: Int
 
     public init(checking bytes: UnsafeRawBufferPointer, verifyChecksum: Bool = true) throws(WireError) {
+        try self.init(checking: bytes, availableLength: bytes.count, verifyChecksum: verifyChecksum)
+    }
+
+    /// For a packet whose payload continues beyond `bytes` (a buffer with fragments):
+    /// `availableLength` is the packet's whole length, which bounds `totalLength` instead of
+    /// `bytes.count`; the header itself must lie in `bytes`. Only the header may be read through
+    /// such a view.
+    public init(checking bytes: UnsafeRawBufferPointer, availableLength: Int, verifyChecksum: Bool = true) throws(WireError) {
         guard bytes.count >= IPv4Header.minimumLength else { throw .truncated }
         let vihl = bytes.u8(0)
         guard vihl >> 4 == 4 else { throw .badVersion }
         let hl = Int(vihl & 0x0F) * 4
         guard hl >= IPv4Header.minimumLength, hl <= bytes.count else { throw .badHeaderLength }
         let tl = Int(bytes.u16(2))
-        guard tl >= hl, tl <= bytes.count else { throw .badTotalLength }
+        guard tl >= hl, tl <= max(bytes.count, availableLength) else { throw .badTotalLength }
         let header = UnsafeRawBufferPointer(rebasing: bytes[0..<hl])
         if verifyChecksum {
             guard InternetChecksum.verify(header) else { throw .badChecksum }

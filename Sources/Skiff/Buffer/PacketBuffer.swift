@@ -146,6 +146,52 @@ public struct PacketBuffer: ~Copyable {
         return true
     }
 
+    /// Adds `length` bytes of `buffer`, from `offset` (across its linear part and fragments),
+    /// as fragments that reference the blocks holding them (no copy): how a transmission or a
+    /// software-GSO segment points into the original. Returns false, adding nothing, when the
+    /// range is outside `buffer`, this block is shared, or the fragment table would overflow.
+    @discardableResult
+    public mutating func addFragments(of buffer: borrowing PacketBuffer, offset: Int, length: Int) -> Bool {
+        guard !isShared, offset >= 0, length >= 0, offset + length <= buffer.length else { return false }
+        if length == 0 { return true }
+        // Plan first so that nothing is added when the table would overflow.
+        var pieces = 0
+        var off = offset, remaining = length
+        let linear = Int(buffer.tail - buffer.head)
+        if off < linear { pieces += 1; remaining -= min(linear - off, remaining); off = 0 } else { off -= linear }
+        var i = 0
+        while remaining > 0 && i < buffer.fragmentCount {
+            let f = buffer.block.fragments[i]
+            if off < Int(f.length) { pieces += 1; remaining -= min(Int(f.length) - off, remaining); off = 0 } else { off -= Int(f.length) }
+            i += 1
+        }
+        guard Int(block.pointee.fragmentCount) + pieces <= DataBlock.maxFragments else { return false }
+        @inline(__always) func add(_ b: UnsafeMutablePointer<DataBlock>, _ o: Int32, _ n: Int32) {
+            b.pointee.references += 1
+            b.pointee.payloadOnlyReferences += 1
+            block.fragments[Int(block.pointee.fragmentCount)] = Fragment(block: b, offset: o, length: n)
+            block.pointee.fragmentCount += 1
+            block.pointee.fragmentBytes += n
+        }
+        off = offset; remaining = length
+        if off < linear {
+            let n = min(linear - off, remaining)
+            add(buffer.block, buffer.head + Int32(off), Int32(n))
+            remaining -= n; off = 0
+        } else { off -= linear }
+        i = 0
+        while remaining > 0 && i < buffer.fragmentCount {
+            let f = buffer.block.fragments[i]
+            if off < Int(f.length) {
+                let n = min(Int(f.length) - off, remaining)
+                add(f.block, f.offset + Int32(off), Int32(n))
+                remaining -= n; off = 0
+            } else { off -= Int(f.length) }
+            i += 1
+        }
+        return true
+    }
+
     // MARK: Clone and copy
 
     /// A second buffer for the same bytes: the data block is shared (its count goes up), the

@@ -31,6 +31,9 @@ public struct PacketMeta: Sendable {
     /// Set when the transport checksum is still to be filled in by the device or GSO
     /// (Linux: `CHECKSUM_PARTIAL`).
     public var checksumPartial: Bool = false
+    /// Set on receive when the device vouched for the transport checksum, so it is not verified
+    /// again (Linux: `CHECKSUM_UNNECESSARY`).
+    public var checksumValid: Bool = false
     /// TCP control block (Linux: `TCP_SKB_CB(skb)`): the first sequence number of the segment.
     public var tcpSeq: UInt32 = 0
     /// Sequence number after the segment (SYN and FIN count one).
@@ -40,6 +43,13 @@ public struct PacketMeta: Sendable {
     /// Scoreboard bits (Linux: `TCPCB_SACKED_ACKED` 1, `TCPCB_SACKED_RETRANS` 2, `TCPCB_LOST` 4,
     /// `TCPCB_EVER_RETRANS` 0x10).
     public var tcpSacked: UInt8 = 0
+    /// Segments this buffer counts for once sent: its payload in MSS-sized pieces, at least one
+    /// (Linux: `tcp_skb_pcount()`, `tcp_gso_segs`).
+    public var tcpSegments: UInt16 = 1
+    /// The bytes in front of `data` belong to another buffer (this one was split off or
+    /// trimmed at the front), so headers must not be pushed there: a transmission builds its
+    /// headers in a buffer of its own and references this one's bytes.
+    public var sharedHeadroom: Bool = false
 
     public init() {}
 }

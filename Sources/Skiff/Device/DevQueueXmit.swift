@@ -134,6 +134,17 @@ extension NetworkStack {
         if buffer.meta.gsoSize > 0 && !dev.features.contains(.tso) {
             return gsoSegmentAndXmit(buffer, device: dev, queue: txq, more: more)
         }
+        if buffer.meta.checksumPartial && !dev.features.contains(.txChecksum) {
+            var b = buffer
+            guard checksumHelp(&b, device: dev) else { drops.count(.ipHeaderInvalid); dev.stats.txDropped &+= 1; return nil }
+            return devHardStartXmitFinish(b, device: dev, queue: txq, more: more)
+        }
+        return devHardStartXmitFinish(buffer, device: dev, queue: txq, more: more)
+    }
+
+    @inline(__always)
+    func devHardStartXmitFinish(_ buffer: consuming PacketBuffer, device dev: NetDevice, queue txq: TxQueue,
+                                more: Bool) -> PacketBuffer? {
         if buffer.fragmentCount > 0 && !dev.features.contains(.scatterGather) {
             if !buffer.linearize() { drops.count(.poolExhausted); dev.stats.txDropped &+= 1; return nil }
         }

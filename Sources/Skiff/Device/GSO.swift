@@ -32,8 +32,10 @@ extension NetworkStack {
         // to be requeued (Linux requeues the unsent rest of the segment list). Otherwise it
         // would wait for room that never comes and stall the queue for good.
         let reserve = 2 + NetworkStack.descriptorsNeeded
-        let sendNow = min(segments, max(1, txq.ring.size - 1 - reserve))
-        if txq.ring.unused < sendNow + min(reserve, txq.ring.size - 1 - sendNow) {
+        // A segment takes two descriptors when its payload stays a fragment of the original.
+        let perSegment = buffer.fragmentCount == 0 && dev.features.contains(.scatterGather) ? 2 : 1
+        let sendNow = min(segments, max(1, (txq.ring.size - 1 - reserve) / perSegment))
+        if txq.ring.unused < sendNow * perSegment + min(reserve, txq.ring.size - 1 - sendNow * perSegment) {
             stopQueue(txq)
             return buffer
         }
@@ -68,13 +70,22 @@ extension NetworkStack {
         var n = 0
         while off < payload && n < sendNow {
             let chunk = min(mss, payload - off)
+            // Each segment: its own copy of the headers, and its payload as a fragment that
+            // points into the original (Linux: skb_segment() with frags: no payload copy). A
+            // source that is not linear gets its payload copied instead.
+            var zeroCopy = dev.features.contains(.scatterGather)
             guard var s = buffer.allocateSibling(size: headers + chunk) else {
                 drops.count(.poolExhausted); return nil
             }
-            let p = s.put(headers + chunk)
+            let p = s.put(headers)
             buffer.copyBytes(to: p, offset: 0, count: headers)
-            buffer.copyBytes(to: p + headers, offset: headers + off, count: chunk)
-            s.recordCopy(.segmentation, bytes: headers + chunk)
+            if zeroCopy && !s.addFragments(of: buffer, offset: headers + off, length: chunk) { zeroCopy = false }
+            if zeroCopy {
+                s.recordCopy(.segmentation, bytes: headers)
+            } else {
+                buffer.copyBytes(to: s.put(chunk), offset: headers + off, count: chunk)
+                s.recordCopy(.segmentation, bytes: headers + chunk)
+            }
             let ip = p + l2
             ip.storeBytes(of: UInt16(ihl + l4 + chunk).bigEndian, toByteOffset: 2, as: UInt16.self)
             ip.storeBytes(of: (baseID &+ UInt16(truncatingIfNeeded: n)).bigEndian, toByteOffset: 4, as: UInt16.self)
@@ -92,18 +103,19 @@ extension NetworkStack {
                 t.storeBytes(of: f, toByteOffset: 13, as: UInt8.self)
                 t.storeBytes(of: 0, toByteOffset: 16, as: UInt16.self)
                 let ps = InternetChecksum.pseudoHeaderSum(source: src, destination: dst, protocol: proto, length: segLen)
-                let c = InternetChecksum.fold(InternetChecksum.sum(UnsafeRawBufferPointer(start: t, count: Int(segLen)), initial: ps))
+                let c = InternetChecksum.fold(s.checksumSum(from: l2 + ihl, initial: ps))
                 t.storeBytes(of: c.bigEndian, toByteOffset: 16, as: UInt16.self)
             } else {
                 t.storeBytes(of: segLen.bigEndian, toByteOffset: 4, as: UInt16.self)
                 t.storeBytes(of: 0, toByteOffset: 6, as: UInt16.self)
                 let ps = InternetChecksum.pseudoHeaderSum(source: src, destination: dst, protocol: proto, length: segLen)
-                var c = InternetChecksum.fold(InternetChecksum.sum(UnsafeRawBufferPointer(start: t, count: Int(segLen)), initial: ps))
+                var c = InternetChecksum.fold(s.checksumSum(from: l2 + ihl, initial: ps))
                 if c == 0 { c = 0xFFFF }
                 t.storeBytes(of: c.bigEndian, toByteOffset: 6, as: UInt16.self)
             }
             s.meta = buffer.meta
             s.meta.gsoSize = 0
+            s.meta.checksumPartial = false
             if n > 0 { s.meta.traceID = 0 }
             off += chunk
             n += 1

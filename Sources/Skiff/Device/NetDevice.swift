@@ -18,6 +18,10 @@ public struct DeviceFeatures: OptionSet, Sendable {
     public static let tso = DeviceFeatures(rawValue: 1 << 1)
     /// Transport checksum offload (Linux: `NETIF_F_HW_CSUM`).
     public static let txChecksum = DeviceFeatures(rawValue: 1 << 2)
+    /// Generic segmentation offload: TCP builds packets of up to 64 KiB, cut into segments in
+    /// software just before the driver when the device has no TSO (Linux: `NETIF_F_GSO`, on by
+    /// default).
+    public static let gso = DeviceFeatures(rawValue: 1 << 3)
 }
 
 /// Interface counters, as `ip -s link` shows them (Linux: `struct rtnl_link_stats64`).
@@ -94,7 +98,7 @@ public struct DeviceConfiguration: Sendable {
     public var txQueues: Int = 1
     public var rxQueues: Int = 1
     public var ringSize: Int = 256
-    public var features: DeviceFeatures = [.scatterGather]
+    public var features: DeviceFeatures = [.scatterGather, .gso]
     /// Skip ARP (Linux: `IFF_NOARP`); implied by `.ip` link type.
     public var noARP = false
     /// Qdisc for each TX queue.
@@ -155,7 +159,12 @@ public final class NetDevice {
         linkType = c.linkType
         mac = c.mac
         mtu = c.mtu
-        features = c.features
+        // Offloads exist only where the port beyond the NIC takes them; TSO needs the checksum
+        // offload too (Linux: netdev_fix_features drops TSO without checksumming).
+        var f = c.features
+        if !port.offloads.contains(.checksum) { f.remove(.txChecksum) }
+        if !port.offloads.contains(.tcpSegmentation) || !f.contains(.txChecksum) { f.remove(.tso) }
+        features = f
         noARP = c.noARP || c.linkType == .ip
         let tx = (0..<max(1, c.txQueues)).map { _ in TxRing(size: c.ringSize) }
         let rx = (0..<max(1, c.rxQueues)).map { _ in RxRing(size: c.ringSize) }

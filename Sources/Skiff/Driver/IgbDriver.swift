@@ -1,3 +1,5 @@
+import SkiffWire
+
 /// The driver, modelled on Intel's igb: transmit onto the descriptor ring, completion cleanup
 /// and receive in NAPI poll, and ring refill.
 extension NetworkStack {
@@ -33,7 +35,9 @@ extension NetworkStack {
         let linear = buffer.linearLength
         let iova = nic.iommu.map(buffer.data, length: linear)
         ring.descriptors[i] = TxDescriptor(address: iova, length: UInt16(truncatingIfNeeded: linear),
-                                           endOfPacket: count == 1, done: false)
+                                           endOfPacket: count == 1, done: false,
+                                           offload: buffer.meta.gsoSize > 0 || buffer.meta.checksumPartial
+                                               ? offloadRequest(buffer, device: dev) : .none)
         ring.info[i].dmaAddress = iova
         for f in 0..<buffer.fragmentCount {
             i = (i + 1) & ring.mask
@@ -149,10 +153,37 @@ extension NetworkStack {
             buffer.meta.interfaceIndex = UInt16(dev.index)
             buffer.meta.queue = UInt16(q)
             buffer.meta.timestamp = now
+            buffer.meta.gsoSize = d.segmentSize
+            buffer.meta.checksumValid = d.checksumValid
+            var frameLength = Int(d.length)
+            if !d.endOfPacket {
+                // A large frame: the following buffers become its fragments, without a copy
+                // (Linux: virtio's receive_mergeable() / skb_add_rx_frag()).
+                var last = false
+                var broken = false
+                while !last {
+                    let j = ring.nextToClean
+                    let dj = ring.descriptors[j]
+                    guard dj.done, var part = ring.buffers[j].take() else { broken = true; break }
+                    dev.nic.iommu.unmap(dj.address)
+                    ring.descriptors[j].done = false
+                    ring.descriptors[j].address = 0
+                    ring.nextToClean = (j + 1) & ring.mask
+                    part.put(Int(dj.length))
+                    frameLength += Int(dj.length)
+                    last = dj.endOfPacket
+                    if !buffer.addFragment(part) { broken = true }
+                }
+                if broken {
+                    drops.count(.frameTooShort); dev.stats.rxErrors &+= 1
+                    done += 1
+                    continue
+                }
+            }
             ring.packets &+= 1
-            ring.bytes &+= UInt64(d.length)
+            ring.bytes &+= UInt64(frameLength)
             dev.stats.rxPackets &+= 1
-            dev.stats.rxBytes &+= UInt64(d.length)
+            dev.stats.rxBytes &+= UInt64(frameLength)
             done += 1
             netifReceive(buffer, device: dev, slot: i)
             if ring.unused >= NetworkStack.rxRefillBatch { refillRx(device: dev, queue: dev.rxQueues[q]) }
@@ -215,5 +246,31 @@ extension NetworkStack {
             ring.descriptors[i] = RxDescriptor()
         }
         ring.nextToClean = 0; ring.nextToUse = 0; ring.hardwareHead = 0; ring.tailRegister = 0
+    }
+
+    /// The offload request for a packet the stack left unfinished: where its headers end, where
+    /// the transport checksum starts and sits, its GSO segment size. Linux: the context
+    /// descriptor `igb_tso()` / `igb_tx_csum()` write, or `virtio_net_hdr_from_skb()`.
+    func offloadRequest(_ buffer: borrowing PacketBuffer, device dev: NetDevice) -> FrameOffload {
+        let l2 = dev.headerLength
+        let b = buffer.bytes
+        guard b.count >= l2 + 20 else { return .none }
+        let ihl = Int(b[l2] & 0x0F) * 4
+        let proto = b[l2 + 9]
+        let l4Start = l2 + ihl
+        var o = FrameOffload()
+        o.checksumStart = UInt16(l4Start)
+        o.needsChecksum = buffer.meta.checksumPartial
+        if proto == IPProtocol.tcp {
+            o.checksumOffset = 16
+            if b.count >= l4Start + 20 {
+                o.headerLength = UInt16(l4Start + Int(b[l4Start + 12] >> 4) * 4)
+            }
+        } else {
+            o.checksumOffset = 6
+            o.headerLength = UInt16(l4Start + 8)
+        }
+        o.segmentSize = buffer.meta.gsoSize
+        return o
     }
 }

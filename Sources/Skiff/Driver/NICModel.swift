@@ -64,9 +64,11 @@ public final class NICModel {
         var nseg = 0
         var length = 0
         var failed = false
+        var offload = FrameOffload.none
         while ring.hardwareHead != ring.tailRegister {
             let i = ring.hardwareHead
             let d = ring.descriptors[i]
+            if nseg == 0 { offload = d.offload }
             if let p = iommu.translate(d.address, length: Int(d.length)) {
                 if nseg < DataBlock.maxFragments + 2 {
                     segments[nseg] = UnsafeRawBufferPointer(start: p, count: Int(d.length))
@@ -80,11 +82,20 @@ public final class NICModel {
                 } else {
                     var leaves = now
                     if lineRate > 0 {
-                        // Preamble, FCS and inter-frame gap add 24 bytes on the wire.
-                        busyUntil = max(busyUntil, now) &+ UInt64(length + 24) &* 8 &* 1_000_000_000 / lineRate
+                        // Preamble, FCS and inter-frame gap add 24 bytes on the wire, per frame
+                        // of a TSO segment, each of which repeats the headers.
+                        var wire = length + 24
+                        if offload.segmentSize > 0 {
+                            let h = Int(offload.headerLength), mss = Int(offload.segmentSize)
+                            let frames = max(1, (length - h + mss - 1) / mss)
+                            wire += (frames - 1) * (h + 24)
+                        }
+                        busyUntil = max(busyUntil, now) &+ UInt64(wire) &* 8 &* 1_000_000_000 / lineRate
                         leaves = busyUntil
                     }
-                    let copied = port.transmit(UnsafeBufferPointer(start: segments, count: nseg), length: length, now: leaves)
+                    let frame = UnsafeBufferPointer(start: segments, count: nseg)
+                    let copied = offload.isNone ? port.transmit(frame, length: length, now: leaves)
+                        : port.transmit(frame, length: length, offload: offload, now: leaves)
                     if copied > 0 { stack.pool.recordCopy(.portIO, bytes: copied) }
                     txFrames &+= 1
                 }
@@ -109,32 +120,58 @@ public final class NICModel {
     /// buffer the frame is dropped and counted (`missed`). Frames longer than the buffer are
     /// dropped too (Linux: `rx_long_length_errors`).
     public func receive(frame: UnsafeRawBufferPointer, now: Nanoseconds) {
+        receive(frame: frame, offload: .none, now: now)
+    }
+
+    /// A frame arrives from the wire with its offload information (a virtio-net header's). A GSO
+    /// frame longer than one posted buffer fills as many as it needs, the last marked
+    /// end-of-packet (virtio's mergeable receive buffers); the first carries the segment size and
+    /// whether the checksum is vouched for. Linux: the device side of `virtnet_receive()`.
+    public func receive(frame: UnsafeRawBufferPointer, offload: FrameOffload, now: Nanoseconds) {
         let q = rxRings.count == 1 ? 0 : Int(receiveHash(frame) % UInt32(rxRings.count))
         let ring = rxRings[q]
-        let i = ring.hardwareHead
-        guard i != ring.tailRegister else { ring.missed &+= 1; return }
-        let d = ring.descriptors[i]
+        let first = ring.hardwareHead
+        guard first != ring.tailRegister else { ring.missed &+= 1; return }
+        guard let base = frame.baseAddress, frame.count > 0 else { ring.missed &+= 1; return }
+        var buffers = 1
         if frame.count > maxFrameLength {
-            // Longer than any posted buffer (Linux: `rx_long_length_errors`); not an IOMMU fault.
-            rxLengthErrors &+= 1
-            return
+            // Longer than a posted buffer: only a GSO frame may span buffers (otherwise Linux's
+            // `rx_long_length_errors`; not an IOMMU fault).
+            guard offload.segmentSize > 0, frame.count <= 65_535 + 64 else { rxLengthErrors &+= 1; return }
+            buffers = (frame.count + maxFrameLength - 1) / maxFrameLength
+            let posted = (ring.tailRegister &- first) & ring.mask
+            guard posted >= buffers else { ring.missed &+= 1; return }
         }
-        guard frame.count <= Int(UInt16.max), let p = iommu.translate(d.address, length: frame.count),
-              let base = frame.baseAddress else {
-            ring.missed &+= 1
-            return
+        guard frame.count <= Int(UInt16.max) || buffers > 1 else { ring.missed &+= 1; return }
+        // Translate every buffer first: a fault drops the frame without writing anything.
+        var i = first
+        var off = 0
+        for _ in 0..<buffers {
+            let n = min(frame.count - off, buffers == 1 ? frame.count : maxFrameLength)
+            guard iommu.translate(ring.descriptors[i].address, length: n) != nil else { ring.missed &+= 1; return }
+            off += n
+            i = (i + 1) & ring.mask
         }
-        p.copyMemory(from: base, byteCount: frame.count)
+        i = first
+        off = 0
+        for k in 0..<buffers {
+            let n = min(frame.count - off, buffers == 1 ? frame.count : maxFrameLength)
+            let p = iommu.translate(ring.descriptors[i].address, length: n)!
+            p.copyMemory(from: base + off, byteCount: n)
+            ring.descriptors[i].length = UInt16(n)
+            ring.descriptors[i].endOfPacket = k == buffers - 1
+            ring.descriptors[i].segmentSize = k == 0 ? offload.segmentSize : 0
+            ring.descriptors[i].checksumValid = k == 0 && (offload.checksumValid || offload.needsChecksum)
+            ring.descriptors[i].done = true
+            off += n
+            i = (i + 1) & ring.mask
+        }
         stack.pool.recordCopy(.portIO, bytes: frame.count)
-        ring.descriptors[i].length = UInt16(frame.count)
-        ring.descriptors[i].done = true
-        ring.hardwareHead = (i + 1) & ring.mask
+        ring.hardwareHead = i
         rxFrames &+= 1
         assertInterrupt(vector: q, now: now)
     }
 
-    /// Raises the vector's cause bit; the stack delivers the interrupt when the vector is
-    /// unmasked and the throttle interval has passed.
     @inline(__always)
     func assertInterrupt(vector v: Int, now: Nanoseconds) {
         if vectors[v].asserted { return }

@@ -4,6 +4,13 @@ public struct RxDescriptor: Sendable {
     public var address: UInt64 = 0
     public var length: UInt16 = 0
     public var done = false
+    /// The frame's last buffer; a large (GSO) frame spans several buffers (Linux: `E1000_RXD_STAT_EOP`,
+    /// virtio's mergeable receive buffers).
+    public var endOfPacket = true
+    /// Written on a frame's first buffer: its GSO segment size (0 for a plain frame) and whether
+    /// the device vouched for its checksum.
+    public var segmentSize: UInt16 = 0
+    public var checksumValid = false
 }
 
 /// A receive descriptor ring with its posted buffers (Linux: `struct igb_ring` for RX and

@@ -8,6 +8,9 @@ public struct TxDescriptor: Sendable {
     public var endOfPacket = false
     /// Written back by the NIC when done (Linux: `E1000_TXD_STAT_DD`).
     public var done = false
+    /// The packet's offload request, on its first descriptor (the context descriptor of a real
+    /// NIC: MSS, header length, checksum start and offset).
+    public var offload = FrameOffload.none
 }
 
 /// Driver-side bookkeeping for one descriptor (Linux: `struct igb_tx_buffer`).

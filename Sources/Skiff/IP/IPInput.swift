@@ -10,7 +10,7 @@ extension NetworkStack {
         counters.ipInReceives &+= 1
         let hl: Int, total: Int, destination: IPv4Address
         do {
-            let v = try IPv4View(checking: buffer.bytes, verifyChecksum: true)
+            let v = try IPv4View(checking: buffer.bytes, availableLength: buffer.length, verifyChecksum: true)
             hl = v.headerLength; total = v.totalLength; destination = v.destination
         } catch {
             counters.ipInHdrErrors &+= 1

@@ -22,6 +22,8 @@ public enum TCPTimerKind: Sendable {
     case delayedAck
     /// Keepalive, FIN-WAIT-2 and TIME-WAIT expiry (Linux: `sk_timer` / the timewait timer).
     case keepalive
+    /// The next paced transmission (Linux: `tcp_pace_kick` on `tp->pacing_timer`).
+    case pacing
 }
 
 /// One host's network stack: devices, routes, neighbours, netfilter, IP, the softirq engine and

@@ -39,10 +39,11 @@ extension NetworkStack {
             let slot = sock.retransmitQueue.head
             if slot == PacketSlab.none { break }
             let m = tcpSlab.meta(at: slot)
+            let segments = UInt32(m.tcpSegments)
             if seqLE(m.tcpEndSeq, ack) {
-                if m.tcpSacked & SegmentMark.sacked != 0 { sock.sackedOut -= 1 }
-                if m.tcpSacked & SegmentMark.lost != 0 { sock.lostOut -= 1 }
-                if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= 1 }
+                if m.tcpSacked & SegmentMark.sacked != 0 { sock.sackedOut -= min(segments, sock.sackedOut) }
+                if m.tcpSacked & SegmentMark.lost != 0 { sock.lostOut -= min(segments, sock.lostOut) }
+                if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= min(segments, sock.retransOut) }
                 if m.tcpSacked & SegmentMark.everRetransmitted != 0 {
                     everRetransAcked = true
                 } else if rttSample == nil && m.tcpSacked & SegmentMark.sacked == 0 {
@@ -59,21 +60,33 @@ extension NetworkStack {
                 let payload = tcpSlab.length(at: slot)
                 sock.queuedBytes -= payload
                 ackedBytes += payload
-                sock.packetsOut -= 1
-                acked += 1
+                sock.packetsOut -= min(segments, sock.packetsOut)
+                acked += segments
                 if m.tcpFlags & TCPFlag.syn != 0 { sock.sndUna = seqMax(sock.sndUna, m.tcpSeq &+ 1) }
                 tracer.record(m.traceID, .tcpCleanRtxQueue, contexts.current, now)
                 _ = tcpSlab.popFront(&sock.retransmitQueue)      // the original's last reference: freed
             } else if seqLT(m.tcpSeq, ack) {
-                // Partly acknowledged: trim the acknowledged head (Linux: tcp_trim_head).
+                // Partly acknowledged: trim the acknowledged head (Linux: tcp_trim_head), and the
+                // segments it no longer counts for are acknowledged (Linux: tcp_tso_acked).
                 let n = Int(ack &- m.tcpSeq)
+                let remaining = segmentCount(bytes: tcpSlab.length(at: slot) - n, mss: sendMSS(sock))
                 tcpSlab.withBuffer(at: slot) { b in
                     _ = b.pull(n)
                     b.meta.tcpSeq = ack
+                    b.meta.tcpSegments = remaining
+                    b.meta.sharedHeadroom = true   // a clone in flight may still hold the trimmed bytes
                 }
                 PacketSlab.adjust(&sock.retransmitQueue, bytes: -n)
                 sock.queuedBytes -= n
                 ackedBytes += n
+                if remaining < m.tcpSegments {
+                    let gone = Int(m.tcpSegments) - Int(remaining)
+                    adjustSegmentCounts(sock, marks: m.tcpSacked, by: -gone)
+                    acked += UInt32(gone)
+                    if rttSample == nil && m.tcpSacked & (SegmentMark.everRetransmitted | SegmentMark.sacked) == 0 {
+                        rttSample = now &- m.timestamp
+                    }
+                }
                 break
             } else {
                 break
@@ -137,6 +150,7 @@ extension NetworkStack {
                                    sndUna: sock.sndUna, sndNxt: sock.sndNxt)
             sock.congestion.onAck(sample, window: &sock.window)
         }
+        if acked > 0 { updatePacingRate(sock) }
         // Timers.
         if sock.packetsOut == 0 {
             timers.cancel(sock.retransmitTimer)
@@ -174,26 +188,46 @@ extension NetworkStack {
             }
             // Ignore blocks beyond what was sent (RFC 2018: must be within the send window).
             if seqGT(blk.right, sock.sndNxt) { continue }
+            let mss = sendMSS(sock)
             var slot = sock.retransmitQueue.head
             while slot != PacketSlab.none {
-                let m = tcpSlab.meta(at: slot)
+                var m = tcpSlab.meta(at: slot)
                 if seqGE(m.tcpSeq, blk.right) { break }
-                if seqGE(m.tcpSeq, blk.left) && seqLE(m.tcpEndSeq, blk.right) && m.tcpSacked & SegmentMark.sacked == 0 {
-                    var lostCleared = false, retransCleared = false
-                    tcpSlab.updateMeta(at: slot) { mm in
-                        if mm.tcpSacked & SegmentMark.lost != 0 { lostCleared = true }
-                        if mm.tcpSacked & SegmentMark.retransmitted != 0 { retransCleared = true }
-                        mm.tcpSacked = (mm.tcpSacked | SegmentMark.sacked) & ~(SegmentMark.lost | SegmentMark.retransmitted)
-                    }
-                    if lostCleared { sock.lostOut -= 1 }
-                    if retransCleared { sock.retransOut -= 1 }
-                    sock.sackedOut += 1
-                    newly += 1
-                    rackAdvance(sock, m, echo: echo)
-                    if m.tcpSacked & SegmentMark.everRetransmitted == 0 && fackValid(sock)
-                        && seqLT(m.tcpEndSeq, sock.fackSeq) { sock.reordSeen = true }
-                    if !fackValid(sock) || seqGT(m.tcpEndSeq, sock.fackSeq) { sock.fackSeq = m.tcpEndSeq }
+                if seqLE(m.tcpEndSeq, blk.left) || m.tcpSacked & SegmentMark.sacked != 0 {
+                    slot = tcpSlab.next(slot)
+                    continue
                 }
+                // A TSO buffer the block covers in part is split at segment boundaries first;
+                // a segment the block covers only partly stays unSACKed (Linux:
+                // tcp_match_skb_to_sack() → tcp_fragment()).
+                let length = tcpSlab.length(at: slot)
+                if seqLT(m.tcpSeq, blk.left) {
+                    let k = (Int(blk.left &- m.tcpSeq) + mss - 1) / mss * mss
+                    if k < length { tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: k, mss: mss, sent: true) }
+                    slot = tcpSlab.next(slot)
+                    continue
+                }
+                if seqGT(m.tcpEndSeq, blk.right) {
+                    let k = Int(blk.right &- m.tcpSeq) / mss * mss
+                    guard k > 0, k < length,
+                          tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: k, mss: mss, sent: true) else { break }
+                    m = tcpSlab.meta(at: slot)
+                }
+                let segments = UInt32(m.tcpSegments)
+                var lostCleared = false, retransCleared = false
+                tcpSlab.updateMeta(at: slot) { mm in
+                    if mm.tcpSacked & SegmentMark.lost != 0 { lostCleared = true }
+                    if mm.tcpSacked & SegmentMark.retransmitted != 0 { retransCleared = true }
+                    mm.tcpSacked = (mm.tcpSacked | SegmentMark.sacked) & ~(SegmentMark.lost | SegmentMark.retransmitted)
+                }
+                if lostCleared { sock.lostOut -= min(segments, sock.lostOut) }
+                if retransCleared { sock.retransOut -= min(segments, sock.retransOut) }
+                sock.sackedOut += segments
+                newly += segments
+                rackAdvance(sock, m, echo: echo)
+                if m.tcpSacked & SegmentMark.everRetransmitted == 0 && fackValid(sock)
+                    && seqLT(m.tcpEndSeq, sock.fackSeq) { sock.reordSeen = true }
+                if !fackValid(sock) || seqGT(m.tcpEndSeq, sock.fackSeq) { sock.fackSeq = m.tcpEndSeq }
                 slot = tcpSlab.next(slot)
             }
         }
@@ -285,6 +319,12 @@ extension NetworkStack {
     func markHeadLost(_ sock: TCPSocket) {
         let slot = sock.retransmitQueue.head
         guard slot != PacketSlab.none else { return }
+        // One segment: a TSO buffer at the head is split first (Linux: tcp_mark_head_lost()
+        // fragments to the packets it marks).
+        if tcpSlab.meta(at: slot).tcpSegments > 1 && tcpSlab.meta(at: slot).tcpSacked & SegmentMark.lost == 0 {
+            let mss = sendMSS(sock)
+            tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: mss, mss: mss, sent: true)
+        }
         markLost(sock, slot: slot)
     }
 
@@ -296,7 +336,7 @@ extension NetworkStack {
         if m.tcpSacked & SegmentMark.lost != 0 {
             if m.tcpSacked & SegmentMark.retransmitted != 0 {
                 tcpSlab.updateMeta(at: slot) { $0.tcpSacked &= ~SegmentMark.retransmitted }
-                sock.retransOut -= 1
+                sock.retransOut -= min(UInt32(m.tcpSegments), sock.retransOut)
             }
             return
         }
@@ -305,8 +345,9 @@ extension NetworkStack {
             wasRetrans = mm.tcpSacked & SegmentMark.retransmitted != 0
             mm.tcpSacked = (mm.tcpSacked | SegmentMark.lost) & ~SegmentMark.retransmitted
         }
-        if wasRetrans { sock.retransOut -= 1 }
-        sock.lostOut += 1
+        let segments = UInt32(m.tcpSegments)
+        if wasRetrans { sock.retransOut -= min(segments, sock.retransOut) }
+        sock.lostOut += segments
     }
 
     /// The highest SACKed sequence is set and still above `snd_una` (and not beyond `snd_nxt`).
@@ -351,7 +392,7 @@ extension NetworkStack {
         while slot != PacketSlab.none {
             let m = tcpSlab.meta(at: slot)
             if m.tcpSacked & SegmentMark.sacked != 0 {
-                sackedAbove -= 1
+                sackedAbove -= min(UInt32(m.tcpSegments), sackedAbove)
             } else {
                 let isLost = m.tcpSacked & SegmentMark.lost != 0
                 let retransmitted = m.tcpSacked & SegmentMark.retransmitted != 0
@@ -386,8 +427,15 @@ extension NetworkStack {
             if sock.inFlight >= sock.window.cwnd { break }
             let m = tcpSlab.meta(at: slot)
             if m.tcpSacked & SegmentMark.lost != 0 && m.tcpSacked & (SegmentMark.retransmitted | SegmentMark.sacked) == 0 {
+                // A TSO buffer goes in as many segments as cwnd takes (Linux: tcp_retransmit_skb()
+                // fragments to cwnd quota · MSS).
+                let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
+                if Int(m.tcpSegments) > quota {
+                    let mss = sendMSS(sock)
+                    tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: quota * mss, mss: mss, sent: true)
+                }
                 retransmitSegment(sock, slot: slot)
-                if sock.caState == .recovery { sock.prrOut += 1 }
+                if sock.caState == .recovery { sock.prrOut += UInt32(tcpSlab.meta(at: slot).tcpSegments) }
             }
             slot = tcpSlab.next(slot)
         }
@@ -395,9 +443,10 @@ extension NetworkStack {
 
     func retransmitSegment(_ sock: TCPSocket, slot: Int32) {
         tcpSlab.updateMeta(at: slot) { $0.tcpSacked |= SegmentMark.retransmitted | SegmentMark.everRetransmitted }
-        sock.retransOut += 1
-        sock.totalRetransmits &+= 1
-        tcpCounters.retransSegs &+= 1
+        let segments = tcpSlab.meta(at: slot).tcpSegments
+        sock.retransOut += UInt32(segments)
+        sock.totalRetransmits &+= UInt64(segments)
+        tcpCounters.retransSegs &+= UInt64(segments)
         if sock.retransmitStamp == 0 { sock.retransmitStamp = now }
         tcpTransmit(sock, slot: slot)
     }
@@ -406,8 +455,12 @@ extension NetworkStack {
     func tcpRetransmitHead(_ sock: TCPSocket) {
         let slot = sock.retransmitQueue.head
         guard slot != PacketSlab.none else { return }
+        if tcpSlab.meta(at: slot).tcpSegments > 1 {
+            let mss = sendMSS(sock)
+            tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: mss, mss: mss, sent: true)
+        }
         let m = tcpSlab.meta(at: slot)
-        if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= 1 }
+        if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= min(UInt32(m.tcpSegments), sock.retransOut) }
         tcpSlab.updateMeta(at: slot) { $0.tcpSacked &= ~SegmentMark.retransmitted }
         retransmitSegment(sock, slot: slot)
     }

@@ -43,6 +43,18 @@ public struct TCPConfiguration: Sendable {
     public var rack = true
     /// Linux: `tcp_tw_reuse` (2: loopback only; here: off unless set).
     public var timeWaitReuse = false
+    /// Largest GSO packet the stack builds (Linux: the device's `gso_max_size`, 64 KiB).
+    public var gsoMaxSize = 65_536
+    /// Fewest segments a TSO packet is sized for (Linux: `tcp_min_tso_segs`).
+    public var minTSOSegments = 2
+    /// Pacing rate as a percentage of cwnd/SRTT in slow start and in congestion avoidance
+    /// (Linux: `tcp_pacing_ss_ratio` 200, `tcp_pacing_ca_ratio` 120).
+    public var pacingSlowStartRatio = 200
+    public var pacingCongestionAvoidanceRatio = 120
+    /// Pace every connection in TCP itself (Linux does so when the qdisc is not fq and the
+    /// congestion control asks for it, as BBR does); a socket with SO_MAX_PACING_RATE is paced
+    /// regardless.
+    public var internalPacing = false
     /// Random offset added to the timestamp clock (Linux: per-connection `tsoffset`).
     public var timestampOffset: UInt64 = 0
     public init() {}

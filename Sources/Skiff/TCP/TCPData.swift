@@ -10,7 +10,9 @@ extension NetworkStack {
         let seq = b.meta.tcpSeq
         let end = b.meta.tcpEndSeq
         let fin = seg.has.fin
-        if seg.payloadLength > sock.rcvMSS { sock.rcvMSS = min(seg.payloadLength, sock.mss) }
+        // Linux: tcp_measure_rcv_mss() — a large (GRO/GSO) segment counts by its segment size.
+        let segmentLength = b.meta.gsoSize > 0 ? Int(b.meta.gsoSize) : seg.payloadLength
+        if segmentLength > sock.rcvMSS { sock.rcvMSS = min(segmentLength, sock.mss) }
         if seqLE(end, sock.rcvNxt) && !(fin && end == sock.rcvNxt) {
             // Entirely old data: a duplicate (RFC 2883 D-SACK).
             if seg.payloadLength > 0 && sock.sackEnabled && tcpConfig.dsack {
@@ -38,7 +40,10 @@ extension NetworkStack {
                 tcpSendAck(sock)
                 return
             }
-            if overlap > 0 { _ = b.pull(overlap); b.meta.tcpSeq = sock.rcvNxt }
+            if overlap > 0 {
+                if !b.pull(overlap) { _ = b.linearize(); _ = b.pull(overlap) }
+                b.meta.tcpSeq = sock.rcvNxt
+            }
             let hadHoles = sock.outOfOrderQueue.head != PacketSlab.none
             var finSeen = fin
             if b.length > 0 {
@@ -114,7 +119,10 @@ extension NetworkStack {
                 continue  // wholly duplicate
             }
             let overlap = Int(sock.rcvNxt &- m.tcpSeq)
-            if overlap > 0 { _ = b.pull(overlap); b.meta.tcpSeq = sock.rcvNxt }
+            if overlap > 0 {
+                if !b.pull(overlap) { _ = b.linearize(); _ = b.pull(overlap) }
+                b.meta.tcpSeq = sock.rcvNxt
+            }
             if m.tcpFlags & TCPFlag.fin != 0 { fin = true }
             if b.length > 0 {
                 sock.rcvNxt = b.meta.tcpEndSeq

@@ -20,12 +20,19 @@ extension NetworkStack {
     func tcpV4Rcv(_ buffer: consuming PacketBuffer, source: IPv4Address, destination: IPv4Address) {
         tracer.record(buffer.meta.traceID, .tcpV4Rcv, contexts.current, now)
         tcpCounters.inSegs &+= 1
-        guard buffer.fragmentCount == 0 || buffer.linearize() else { drops.count(.poolExhausted); return }
+        // A large received segment keeps its payload in fragments when the device vouched for
+        // the checksum and the header is in the linear part; otherwise it is made linear.
+        let keepFragments = buffer.meta.checksumValid && buffer.linearLength >= 60
+        guard buffer.fragmentCount == 0 || keepFragments || buffer.linearize() else { drops.count(.poolExhausted); return }
         let view: TCPView
-        do { view = try TCPView(checking: buffer.bytes) } catch {
+        do {
+            view = try TCPView(checking: buffer.fragmentCount == 0 ? buffer.bytes
+                               : UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<min(buffer.linearLength, 60)]))
+        } catch {
             tcpCounters.inErrs &+= 1; drops.count(.tcpMalformed); return
         }
-        guard view.verifyChecksum(source: source, destination: destination) else {
+        // Linux: CHECKSUM_UNNECESSARY skips tcp_checksum_complete().
+        guard buffer.meta.checksumValid || view.verifyChecksum(source: source, destination: destination) else {
             tcpCounters.inErrs &+= 1; tcpCounters.inCsumErrors &+= 1; drops.count(.tcpChecksum); return
         }
         if source.isBroadcast || source.isMulticast || destination.isBroadcast || destination.isMulticast {

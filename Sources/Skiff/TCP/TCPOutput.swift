@@ -29,7 +29,8 @@ extension NetworkStack {
         let id = tracer.begin()
         tracer.record(id, .socketSend, contexts.current, now)
         tracer.record(id, .tcpSendmsg, contexts.current, now)
-        let goal = sendMSS(sock)
+        let goal = sizeGoal(sock)
+        let mss = sendMSS(sock)
         var copied = 0
         while copied < data.count {
             var tail = sock.writeQueue.tail
@@ -37,19 +38,21 @@ extension NetworkStack {
             if tail != PacketSlab.none {
                 let len = tcpSlab.length(at: tail)
                 let fin = tcpSlab.meta(at: tail).tcpFlags & TCPFlag.fin != 0
-                room = fin ? 0 : goal - len
+                room = fin ? 0 : min(goal - len, tcpSlab.withBuffer(at: tail) { $0.tailroom })
             }
             if room <= 0 {
+                // A new buffer sized for what this write still holds, up to the size goal.
+                let size = min(goal, max(mss, data.count - copied))
                 guard sock.queuedBytes < sock.sendBufferSize, !tcpSlab.isFull,
-                      var b = pool.allocate(size: goal, headroom: tcpHeadroom) else { break }
+                      var b = pool.allocate(size: size, headroom: tcpHeadroom) else { break }
                 b.meta.tcpSeq = sock.writeSeq
                 b.meta.tcpEndSeq = sock.writeSeq
                 b.meta.tcpFlags = TCPFlag.ack
                 b.meta.traceID = copied == 0 ? id : 0
                 b.releaseHeader()
+                room = min(size, b.tailroom)
                 tcpSlab.pushBack(b, onto: &sock.writeQueue)
                 tail = sock.writeQueue.tail
-                room = goal
             }
             let n = min(room, data.count - copied)
             tcpSlab.withBuffer(at: tail) { b in
@@ -111,23 +114,29 @@ extension NetworkStack {
             }
             sock.congestion.onEvent(.transmitStart, window: &sock.window, now: now, lastSend: sock.lastSendTime)
         }
+        let maxSegments = tsoSegmentLimit(sock, mss: mssNow)
         while true {
             let slot = sock.writeQueue.head
             if slot == PacketSlab.none { break }
+            if pacingCheck(sock) { break }
             let m = tcpSlab.meta(at: slot)
             let len = Int(m.tcpEndSeq &- m.tcpSeq)
+            let payload = tcpSlab.length(at: slot)
+            let isFin = m.tcpFlags & TCPFlag.fin != 0
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
-            // Congestion window (Linux: tcp_cwnd_test).
-            if sock.inFlight >= sock.window.cwnd && m.tcpFlags & TCPFlag.fin == 0 { break }
-            // Receive window (Linux: tcp_snd_wnd_test).
-            let dataEnd = m.tcpFlags & TCPFlag.fin != 0 ? m.tcpEndSeq &- 1 : m.tcpEndSeq
-            if seqGT(dataEnd, sock.sndUna &+ sock.sndWnd) && m.tcpFlags & TCPFlag.syn == 0 && !ignoreWindow {
+            // Congestion window, in segments (Linux: tcp_cwnd_test).
+            let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
+            if quota <= 0 && !isFin { break }
+            // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
+            let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
+            let windowEnd = sock.sndUna &+ sock.sndWnd
+            if seqGT(firstEnd, windowEnd) && m.tcpFlags & TCPFlag.syn == 0 && !ignoreWindow {
                 if sock.packetsOut == 0 { armProbe0(sock) }
                 break
             }
             // Nagle (Linux: tcp_nagle_test / tcp_nagle_check with tcp_minshall_check).
-            let payload = tcpSlab.length(at: slot)
-            if payload < mssNow && m.tcpFlags & TCPFlag.fin == 0 && slot == sock.writeQueue.tail {
+            let isTail = slot == sock.writeQueue.tail
+            if payload < mssNow && !isFin && isTail {
                 switch nagle {
                 case .push: break
                 case .cork:
@@ -138,21 +147,48 @@ extension NetworkStack {
                         return sent > 0
                     }
                 case .nagle:
-                    let minshall = seqGT(sock.sndSml, sock.sndUna) && !seqGT(sock.sndSml, sock.sndNxt)
-                    if sock.packetsOut > 0 && minshall { return sent > 0 }
+                    if nagleHoldsPartial(sock) { return sent > 0 }
                 }
             }
-            guard let b = tcpSlab.popFront(&sock.writeQueue) else { break }
+            if payload > mssNow {
+                // A TSO buffer: send what cwnd, the window, the autosized limit and Nagle allow
+                // now and split off the rest (Linux: tcp_mss_split_point() → tso_fragment()).
+                var limit = min(payload, max(quota, 1) * mssNow, maxSegments * mssNow)
+                if !ignoreWindow {
+                    let room = Int(windowEnd &- m.tcpSeq)
+                    if room < limit { limit = max(mssNow, room / mssNow * mssNow) }
+                }
+                if limit == payload && isTail && payload % mssNow != 0 && !isFin {
+                    let holds: Bool
+                    switch nagle {
+                    case .push: holds = false
+                    case .cork: holds = true
+                    case .nagle: holds = nagleHoldsPartial(sock)
+                    }
+                    if holds { limit = payload / mssNow * mssNow }
+                }
+                if limit < payload {
+                    tcpSplit(sock, slot: slot, in: &sock.writeQueue, keep: limit, mss: mssNow, sent: false)
+                }
+            }
+            guard var b = tcpSlab.popFront(&sock.writeQueue) else { break }
+            let sentPayload = b.length
+            let segments = segmentCount(bytes: sentPayload, mss: mssNow)
+            b.meta.tcpSegments = segments
+            let endSeq = b.meta.tcpEndSeq
+            let sentLen = Int(endSeq &- b.meta.tcpSeq)
             tcpSlab.pushBack(b, onto: &sock.retransmitQueue)
             let rslot = sock.retransmitQueue.tail
-            sock.packetsOut += 1
-            if sock.caState == .recovery || sock.caState == .cwr { sock.prrOut += 1 }   // Linux: prr_out
+            sock.packetsOut += UInt32(segments)
+            if sock.caState == .recovery || sock.caState == .cwr { sock.prrOut += UInt32(segments) }   // Linux: prr_out
             tcpTransmit(sock, slot: rslot)
-            sock.sndNxt = seqMax(sock.sndNxt, m.tcpEndSeq)
-            if payload < mssNow { sock.sndSml = m.tcpEndSeq }
-            sock.bytesSent &+= UInt64(len)
+            sock.sndNxt = seqMax(sock.sndNxt, endSeq)
+            if sentPayload % mssNow != 0 || sentPayload == 0 { sock.sndSml = endSeq }
+            sock.bytesSent &+= UInt64(sentLen)
+            pacingAfterSend(sock, bytes: sentPayload)
             sent += 1
             if sent >= limit { break }
+            _ = len
         }
         if sent > 0 {
             sock.lastSendTime = now
@@ -161,27 +197,20 @@ extension NetworkStack {
         return sent > 0
     }
 
-    /// Splits the head of the write queue so that it keeps `keep` payload bytes; the rest becomes
-    /// a new buffer after it, taking the PSH and FIN. Linux: `tcp_fragment()`.
+    /// Splits the head of the write queue so that it keeps `keep` payload bytes; the rest stays
+    /// queued behind it, sharing its bytes. Linux: `tcp_fragment()` on the write queue.
     func tcpFragmentWriteHead(_ sock: TCPSocket, keep: Int) {
         let head = sock.writeQueue.head
-        guard head != PacketSlab.none, keep > 0 else { return }
-        let len = tcpSlab.length(at: head)
-        guard len > keep, !tcpSlab.isFull, var rest = pool.allocate(size: len - keep, headroom: tcpHeadroom) else { return }
-        let m = tcpSlab.meta(at: head)
-        let p = rest.put(len - keep)
-        _ = tcpSlab.withBuffer(at: head) { b in b.copyBytes(to: p, offset: keep, count: len - keep) }
-        rest.meta.tcpSeq = m.tcpSeq &+ UInt32(keep)
-        rest.meta.tcpEndSeq = m.tcpEndSeq
-        rest.meta.tcpFlags = m.tcpFlags
-        rest.releaseHeader()
-        tcpSlab.withBuffer(at: head) { b in
-            _ = b.trim(to: keep)
-            b.meta.tcpEndSeq = m.tcpSeq &+ UInt32(keep)
-            b.meta.tcpFlags = m.tcpFlags & ~(TCPFlag.psh | TCPFlag.fin)
-        }
-        PacketSlab.adjust(&sock.writeQueue, bytes: -(len - keep))
-        tcpSlab.insert(rest, after: head, in: &sock.writeQueue)
+        guard head != PacketSlab.none else { return }
+        tcpSplit(sock, slot: head, in: &sock.writeQueue, keep: keep, mss: sendMSS(sock), sent: false)
+    }
+
+    /// Nagle's test for a partial segment: hold it while sent data is unacknowledged and the
+    /// last small segment is still in flight (Minshall's variant). Linux: `tcp_nagle_check()`.
+    @inline(__always)
+    func nagleHoldsPartial(_ sock: TCPSocket) -> Bool {
+        let minshall = seqGT(sock.sndSml, sock.sndUna) && !seqGT(sock.sndSml, sock.sndNxt)
+        return sock.packetsOut > 0 && minshall
     }
 
     // MARK: tcp_transmit_skb
@@ -190,21 +219,50 @@ extension NetworkStack {
     /// header and options are pushed into the clone's headroom, and the clone goes to IP.
     /// Linux: `tcp_transmit_skb()` → `__tcp_transmit_skb()` → `ip_queue_xmit()`.
     func tcpTransmit(_ sock: TCPSocket, slot: Int32) {
-        var c = tcpSlab.clone(at: slot)
+        var c: PacketBuffer
+        if !tcpSlab.meta(at: slot).sharedHeadroom {
+            // The headers go into the released headroom of a clone (zero header copies).
+            c = tcpSlab.clone(at: slot)
+        } else {
+            // The bytes in front belong to another buffer (a split or trimmed one): the headers
+            // get a small buffer of their own, the payload is referenced, not copied (Linux: an
+            // skb whose data sits in page fragments).
+            guard var h = pool.allocate(size: 0, headroom: tcpHeadroom) else { drops.count(.poolExhausted); return }
+            let ok = tcpSlab.withBuffer(at: slot) { b -> Bool in
+                h.meta = b.meta
+                return h.addFragments(of: b, offset: 0, length: b.length)
+            }
+            guard ok else { drops.count(.poolExhausted); return }
+            c = h
+        }
         tcpSlab.updateMeta(at: slot) { $0.timestamp = now }
         tracer.record(c.meta.traceID, .tcpTransmitSkb, contexts.current, now)
         let flags = c.meta.tcpFlags
+        let segments = UInt64(c.meta.tcpSegments)
+        // A buffer of several segments leaves as one GSO packet, cut by the NIC (TSO) or just
+        // before the driver (GSO); Linux: tcp_set_skb_tso_segs() sets gso_size.
+        c.meta.gsoSize = segments > 1 ? UInt16(sendMSS(sock)) : 0
         // Linux: OutSegs counts new segments, not retransmissions (those are RetransSegs).
-        if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= 1 }
-        buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags)
-        sock.segmentsOut &+= 1
+        if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
+        buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags, partialChecksum: segments > 1 || checksumOffloaded(sock))
+        sock.segmentsOut &+= segments
         _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
                         route: &sock.routeCache)
     }
 
     /// Pushes and fills the TCP header in front of `b`'s payload. Options: on SYN, Linux's
     /// MSS / SACK-permitted / timestamps / window scale; otherwise timestamps and SACK blocks.
-    func buildTCPHeader(_ sock: TCPSocket, _ b: inout PacketBuffer, seq: UInt32, flags: UInt8) {
+    /// The route's device fills in transport checksums (Linux: `NETIF_F_HW_CSUM` in `sk_route_caps`).
+    @inline(__always)
+    func checksumOffloaded(_ sock: TCPSocket) -> Bool {
+        guard let r = sock.routeCache.result, r.device < devices.count else { return false }
+        return devices[r.device].features.contains(.txChecksum)
+    }
+
+    /// With `partialChecksum` the checksum field gets only the pseudo-header sum, for the device
+    /// or GSO to finish (Linux: `CHECKSUM_PARTIAL`, `tcp_v4_send_check()`); otherwise the whole
+    /// checksum is computed here.
+    func buildTCPHeader(_ sock: TCPSocket, _ b: inout PacketBuffer, seq: UInt32, flags: UInt8, partialChecksum: Bool = false) {
         var opts = TCPOptions()
         let syn = flags & TCPFlag.syn != 0
         if syn {
@@ -247,10 +305,14 @@ extension NetworkStack {
         p.storeBytes(of: UInt32(0), toByteOffset: 16, as: UInt32.self)
         if optLen > 0 { _ = opts.emit(into: UnsafeMutableRawBufferPointer(start: p + 20, count: optLen)) }
         var sum = InternetChecksum.pseudoHeaderSum(source: sock.localAddress, destination: sock.remoteAddress,
-                                                   protocol: IPProtocol.tcp, length: UInt16(segLen))
-        sum = InternetChecksum.sum(UnsafeRawBufferPointer(start: p, count: b.linearLength), initial: sum)
-        for i in 0..<b.fragmentCount { sum = InternetChecksum.sum(b.fragment(i), initial: sum) }
-        p.storeBytes(of: InternetChecksum.fold(sum).bigEndian, toByteOffset: 16, as: UInt16.self)
+                                                   protocol: IPProtocol.tcp, length: UInt16(truncatingIfNeeded: segLen))
+        if partialChecksum {
+            p.storeBytes(of: (~InternetChecksum.fold(sum)).bigEndian, toByteOffset: 16, as: UInt16.self)
+            b.meta.checksumPartial = true
+        } else {
+            sum = b.checksumSum(from: 0, initial: sum)
+            p.storeBytes(of: InternetChecksum.fold(sum).bigEndian, toByteOffset: 16, as: UInt16.self)
+        }
         b.meta.transportOffset = 0
         if ackFlag {
             sock.ackPending = false

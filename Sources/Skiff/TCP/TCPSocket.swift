@@ -178,6 +178,19 @@ public final class TCPSocket {
     var retransmitTimer: TimerID
     var delayedAckTimer: TimerID
     var keepaliveTimer: TimerID
+    /// The pacing timer, made when pacing is first needed (Linux: `tp->pacing_timer`).
+    var pacingTimer: TimerID?
+
+    // Pacing and TSO sizing.
+    /// Bytes per second the flow may send at (Linux: `sk_pacing_rate`), recomputed on every ACK
+    /// from cwnd and SRTT; 0 until there is an RTT sample (unlimited).
+    @exclusivity(unchecked) public internal(set) var pacingRate: UInt64 = 0
+    /// SO_MAX_PACING_RATE (bytes per second; 0 = none). Setting it turns pacing on, as in Linux.
+    @exclusivity(unchecked) public internal(set) var maxPacingRate: UInt64 = 0
+    /// When the next packet may leave under pacing (Linux: `tcp_wstamp_ns`).
+    @exclusivity(unchecked) var pacingNextTime: Nanoseconds = 0
+    /// Transmissions held back by pacing (timer armed).
+    @exclusivity(unchecked) public internal(set) var pacingDelays: UInt64 = 0
 
     // Socket.
     @exclusivity(unchecked) public var options = TCPOptionsState()

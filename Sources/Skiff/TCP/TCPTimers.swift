@@ -72,6 +72,9 @@ extension NetworkStack {
             }
         case .keepalive:
             tcpKeepaliveTimer(sock)
+        case .pacing:
+            // Linux: tcp_pace_kick() → tcp_tsq_handler() → tcp_write_xmit().
+            if sock.state.isSynchronized { tcpPush(sock) }
         }
     }
 
@@ -120,13 +123,14 @@ extension NetworkStack {
             while slot != PacketSlab.none {
                 let m = tcpSlab.meta(at: slot)
                 if m.tcpSacked & SegmentMark.sacked == 0 {
+                    let segments = UInt32(m.tcpSegments)
                     if m.tcpSacked & SegmentMark.retransmitted != 0 {
-                        sock.retransOut -= 1
+                        sock.retransOut -= min(segments, sock.retransOut)
                         tcpSlab.updateMeta(at: slot) { $0.tcpSacked &= ~SegmentMark.retransmitted }
                     }
                     if m.tcpSacked & SegmentMark.lost == 0 {
                         tcpSlab.updateMeta(at: slot) { $0.tcpSacked |= SegmentMark.lost }
-                        sock.lostOut += 1
+                        sock.lostOut += segments
                     }
                 }
                 slot = tcpSlab.next(slot)
@@ -165,6 +169,14 @@ extension NetworkStack {
             sock.window.cwnd = savedCwnd
         }
         if sock.sndNxt == before, sock.retransmitQueue.tail != PacketSlab.none {
+            // Only the last segment is probed: a TSO tail is split first (Linux: tcp_fragment in
+            // tcp_send_loss_probe()).
+            let tail = sock.retransmitQueue.tail
+            let segments = Int(tcpSlab.meta(at: tail).tcpSegments)
+            if segments > 1 {
+                let mss = sendMSS(sock)
+                tcpSplit(sock, slot: tail, in: &sock.retransmitQueue, keep: (segments - 1) * mss, mss: mss, sent: true)
+            }
             retransmitSegment(sock, slot: sock.retransmitQueue.tail)
         }
         sock.tlpHighSeq = sock.sndNxt

@@ -16,7 +16,7 @@ extension NetworkStack {
         do { view = try UDPView(checking: buffer.bytes) } catch {
             counters.udpInErrors &+= 1; drops.count(.udpMalformed); return
         }
-        guard view.verifyChecksum(source: source, destination: destination) else {
+        guard buffer.meta.checksumValid || view.verifyChecksum(source: source, destination: destination) else {
             counters.udpInErrors &+= 1; drops.count(.udpChecksum); return
         }
         let port = view.destinationPort
