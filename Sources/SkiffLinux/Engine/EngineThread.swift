@@ -55,6 +55,9 @@ public final class EngineThread: @unchecked Sendable {
         self.queue = queue
         ownsTimers = queue == 0
         batch = FrameBatch(capacity: batchCapacity)
+        // The NIC spreads a GSO frame over a head buffer and up to 17 fragments (Linux:
+        // MAX_SKB_FRAGS for virtio's mergeable buffers); 16 buffers leave a spare.
+        batch.maxReceiveFrame = 16 * max(device.mtu + device.headerLength + 4, 1536)
         wake = try WakeSources(port: port.fileDescriptor(queue: queue))
         stopFlag = .allocate(capacity: 1)
         stopFlag.initialize(to: 0)
@@ -126,17 +129,20 @@ public final class EngineThread: @unchecked Sendable {
     }
 
     /// Hands the batch to the NIC in hard-IRQ context, running the stack every NAPI weight of
-    /// frames so the RX ring never overflows when GSO frames turn into many segments.
+    /// frames or quarter ring of buffers, so the RX ring does not overflow (a 64 KiB GSO frame
+    /// fills many receive buffers).
     private func deliver(_ n: Int, stack: NetworkStack, now: Nanoseconds) {
         let nic = device.nic
+        let bufferBytes = max(device.mtu + device.headerLength + 4, 1536)
+        let budget = device.rxQueues[0].ring.size / 4
         var sinceRun = 0
         for i in 0..<n {
             stack.contexts.enter(.hardirq)
-            port.deliver(batch, index: i) { frame in
-                nic.receive(frame: frame, now: now)
-                sinceRun += 1
+            port.deliver(batch, index: i) { frame, offload in
+                nic.receive(frame: frame, offload: offload, now: now)
+                sinceRun += (frame.count + bufferBytes - 1) / bufferBytes
                 stats.framesToNIC &+= 1
-                if sinceRun >= 64 {
+                if sinceRun >= budget {
                     stack.contexts.leave()
                     stack.run(now: now)
                     stats.runs &+= 1

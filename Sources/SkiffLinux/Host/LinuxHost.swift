@@ -49,7 +49,8 @@ public final class LinuxHost: @unchecked Sendable {
         dc.txQueues = port.queueCount
         dc.rxQueues = port.queueCount
         dc.ringSize = c.ringSize
-        dc.features = [.scatterGather]
+        // TSO and checksum offload stay on only where the port offers them (TAP with --offload).
+        dc.features = [.scatterGather, .gso, .tso, .txChecksum]
         device = stack.addDevice(dc, port: port)
         stack.addAddress(c.address, prefixLength: c.prefixLength, device: device)
         if let g = c.gateway {

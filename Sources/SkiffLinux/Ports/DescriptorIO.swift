@@ -22,7 +22,6 @@ final class DescriptorIO: @unchecked Sendable {
         self.vnetHeader = vnetHeader
         iov = .allocate(capacity: DescriptorIO.iovCapacity)
         header = .allocate(byteCount: 16, alignment: 8)
-        VirtioNetHeader.writePlain(to: header)
     }
 
     deinit {
@@ -55,12 +54,16 @@ final class DescriptorIO: @unchecked Sendable {
         return n
     }
 
-    /// Writes one frame. Queue choice by flow hash keeps a flow on one descriptor.
-    func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, l2: Int) -> Int {
+    /// Writes one frame. Queue choice by flow hash keeps a flow on one descriptor. With a
+    /// virtio-net header, `offload` fills it (a plain frame gets an empty one).
+    func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, l2: Int,
+                  offload: FrameOffload = .none) -> Int {
         var count = 0
         if vnetHeader {
+            VirtioNetHeader.write(offload, to: header)
             iov[0] = iovec(iov_base: header, iov_len: VirtioNetHeader.size)
             count = 1
+            if offload.segmentSize > 0 { tx.gsoFrames &+= 1 }
         }
         for s in segments where count < DescriptorIO.iovCapacity {
             iov[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: s.baseAddress), iov_len: s.count)

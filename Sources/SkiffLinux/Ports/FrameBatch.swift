@@ -12,13 +12,13 @@ public final class FrameBatch {
     public let capacity: Int
     /// Bytes per slot: the longest frame a read may return (a 64 KiB GSO frame plus headers).
     public let slotSize: Int
+    /// Longest frame the NIC takes whole (a GSO frame spread over its receive buffers); longer
+    /// GSO frames are cut into pieces. Set by the engine from the device's buffer size.
+    public var maxReceiveFrame = 16 * 1536
     /// Frames in the batch now.
     public internal(set) var count = 0
     let storage: UnsafeMutableRawPointer
     let lengths: UnsafeMutablePointer<Int>
-    /// Scratch frame for segmenting one GSO frame (one MTU-sized segment at a time).
-    let scratch: UnsafeMutableRawPointer
-    let scratchSize: Int
     // recvmmsg bookkeeping for AF_PACKET (unused by TAP/TUN).
     let iovecs: UnsafeMutablePointer<iovec>
     let messages: UnsafeMutablePointer<skiff_mmsghdr>
@@ -29,9 +29,9 @@ public final class FrameBatch {
     public internal(set) var reads: UInt64 = 0
     /// Frames the port could not use: truncated, or offload metadata it does not handle.
     public internal(set) var errors: UInt64 = 0
-    /// GSO frames the port segmented before the NIC (offload on).
+    /// TCP GSO frames (up to 64 KiB) received whole (offload on).
     public internal(set) var gsoFrames: UInt64 = 0
-    /// Frames whose checksum the port completed (VIRTIO_NET_HDR_F_NEEDS_CSUM).
+    /// Frames whose transport checksum the kernel left unfilled (VIRTIO_NET_HDR_F_NEEDS_CSUM).
     public internal(set) var checksumsCompleted: UInt64 = 0
 
     public init(capacity: Int = 64, slotSize: Int = 65_536 + 256) {
@@ -40,8 +40,6 @@ public final class FrameBatch {
         storage = .allocate(byteCount: self.capacity * slotSize, alignment: 64)
         lengths = .allocate(capacity: self.capacity)
         lengths.initialize(repeating: 0, count: self.capacity)
-        scratchSize = slotSize
-        scratch = .allocate(byteCount: slotSize, alignment: 64)
         iovecs = .allocate(capacity: self.capacity)
         messages = .allocate(capacity: self.capacity)
         for i in 0..<self.capacity {
@@ -56,7 +54,6 @@ public final class FrameBatch {
     deinit {
         storage.deallocate()
         lengths.deallocate()
-        scratch.deallocate()
         iovecs.deallocate()
         messages.deallocate()
     }

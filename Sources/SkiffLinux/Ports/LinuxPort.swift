@@ -26,16 +26,15 @@ public protocol LinuxPort: NetworkPort, Sendable {
     var queueCount: Int { get }
     /// A MAC the kernel side does not use (Ethernet ports), for Skiff's own address.
     var suggestedMAC: MACAddress { get }
-    /// Offloads negotiated with the kernel (Skiff's device may advertise these features).
-    var offloads: DeviceFeatures { get }
     /// The descriptor of a queue, for epoll.
     func fileDescriptor(queue: Int) -> Int32
     /// Reads up to `batch.capacity` frames without blocking; returns how many (0 when none
     /// waits). Linux: the part of a NIC's poll that takes completed descriptors off the ring.
     func receive(queue: Int, into batch: FrameBatch) -> Int
-    /// Hands frame `index` of the batch to `emit` as one or more complete frames (a GSO frame is
-    /// cut into segments; a partial checksum is completed). Runs under the stack lock.
-    func deliver(_ batch: FrameBatch, index: Int, emit: (UnsafeRawBufferPointer) -> Void)
+    /// Hands frame `index` of the batch to `emit` with its offload information (from a
+    /// virtio-net header: a TCP GSO frame of up to 64 KiB, a checksum the kernel left partial or
+    /// vouches for). Runs under the stack lock.
+    func deliver(_ batch: FrameBatch, index: Int, emit: (UnsafeRawBufferPointer, FrameOffload) -> Void)
     /// Transmit counters.
     var txStatistics: PortTxStatistics { get }
     /// Closes the descriptors (after the engine threads stopped).
@@ -45,8 +44,8 @@ public protocol LinuxPort: NetworkPort, Sendable {
 extension LinuxPort {
     /// The same frame, once: ports without a virtio header.
     @inline(__always)
-    func deliverPlain(_ batch: FrameBatch, index: Int, emit: (UnsafeRawBufferPointer) -> Void) {
-        emit(UnsafeRawBufferPointer(batch.frame(index)))
+    func deliverPlain(_ batch: FrameBatch, index: Int, emit: (UnsafeRawBufferPointer, FrameOffload) -> Void) {
+        emit(UnsafeRawBufferPointer(batch.frame(index)), .none)
     }
 }
 

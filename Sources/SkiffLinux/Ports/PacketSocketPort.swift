@@ -17,7 +17,6 @@ public final class PacketSocketPort: LinuxPort, @unchecked Sendable {
     public let linkType: LinkType = .ethernet
     public let queueCount = 1
     public let suggestedMAC: MACAddress
-    public let offloads: DeviceFeatures = []
     public let interfaceIndex: Int32
     let io: DescriptorIO
 
@@ -97,7 +96,7 @@ public final class PacketSocketPort: LinuxPort, @unchecked Sendable {
         return n
     }
 
-    public func deliver(_ batch: FrameBatch, index: Int, emit: (UnsafeRawBufferPointer) -> Void) {
+    public func deliver(_ batch: FrameBatch, index: Int, emit: (UnsafeRawBufferPointer, FrameOffload) -> Void) {
         VirtioNetHeader.deliver(batch.frame(index), l2: 14, batch: batch, emit: emit)
     }
 

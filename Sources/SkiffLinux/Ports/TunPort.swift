@@ -8,12 +8,12 @@ public final class TunPort: LinuxPort, @unchecked Sendable {
     public let linkType: LinkType = .ip
     public let queueCount: Int
     public let suggestedMAC: MACAddress = .zero
-    public let offloads: DeviceFeatures = []
     let io: DescriptorIO
 
     /// Creates the device if it does not exist, else attaches to it.
     public init(name: String, queues: Int = 1) throws(PortError) {
         let dev = try TunTapDevice(name: name, mode: .tun, queues: queues, vnetHeader: false)
+        do { try dev.setOffloads(enabled: false) } catch { dev.closeAll(); throw error }
         self.name = name
         queueCount = dev.fds.count
         io = DescriptorIO(fds: dev.fds, vnetHeader: false)
@@ -23,7 +23,7 @@ public final class TunPort: LinuxPort, @unchecked Sendable {
 
     public func receive(queue: Int, into batch: FrameBatch) -> Int { io.receive(queue: queue, into: batch) }
 
-    public func deliver(_ batch: FrameBatch, index: Int, emit: (UnsafeRawBufferPointer) -> Void) {
+    public func deliver(_ batch: FrameBatch, index: Int, emit: (UnsafeRawBufferPointer, FrameOffload) -> Void) {
         // Only IPv4 reaches the stack; the kernel also sends IPv6 router solicitations.
         let f = batch.frame(index)
         guard f.count >= 20, f[0] >> 4 == 4 else { return }

@@ -1,114 +1,123 @@
+import Skiff
 import SkiffWire
 
 /// The `virtio_net_hdr` that precedes each frame on a TAP with IFF_VNET_HDR or an AF_PACKET
-/// socket with PACKET_VNET_HDR (Linux: `include/uapi/linux/virtio_net.h`, little-endian on
-/// x86 in the legacy layout the kernel uses for TAP).
+/// socket with PACKET_VNET_HDR (Linux: `include/uapi/linux/virtio_net.h`, little-endian as the
+/// kernel uses it for TAP on x86): flags, GSO type, header length, GSO size, checksum start and
+/// offset — the same terms as Skiff's `FrameOffload`.
 ///
-/// Receive side: a frame the kernel left with a partial checksum
-/// (`VIRTIO_NET_HDR_F_NEEDS_CSUM`) gets it completed; a TCP GSO frame (`GSO_TCPV4`, up to
-/// 64 KiB) is cut into MSS-sized segments with their own headers and checksums before the NIC
-/// sees them — the emulated NIC's receive buffers are MTU-sized, like a NIC without LRO.
-/// Linux: `virtio_net_hdr_to_skb()`, then `skb_gso_segment()` → `tcp_gso_segment()`.
+/// Receive: a TCP GSO frame (up to 64 KiB) and a partial or vouched-for checksum go to the NIC
+/// whole with their `FrameOffload` (the NIC spreads a large frame over several receive buffers,
+/// as virtio's mergeable buffers do, and the stack takes it as one large segment, as GRO would).
+/// Linux: `virtio_net_hdr_from_skb()` / `virtio_net_hdr_to_skb()`.
 enum VirtioNetHeader {
     static let size = 10
 
-    /// Writes a header announcing a complete frame (no offload), as Linux's `virtio_net_hdr_from_skb`
-    /// does for a CHECKSUM_COMPLETE/NONE non-GSO skb.
+    /// Writes the header for a frame leaving Skiff.
     @inline(__always)
-    static func writePlain(to p: UnsafeMutableRawPointer) {
-        p.storeBytes(of: 0, toByteOffset: 0, as: UInt64.self)
-        p.storeBytes(of: 0, toByteOffset: 8, as: UInt16.self)
+    static func write(_ o: FrameOffload, to p: UnsafeMutableRawPointer) {
+        var flags: UInt8 = 0
+        if o.needsChecksum { flags |= LinuxConstants.VIRTIO_NET_HDR_F_NEEDS_CSUM }
+        if o.checksumValid { flags |= LinuxConstants.VIRTIO_NET_HDR_F_DATA_VALID }
+        p.storeBytes(of: flags, toByteOffset: 0, as: UInt8.self)
+        p.storeBytes(of: o.segmentSize > 0 ? LinuxConstants.VIRTIO_NET_HDR_GSO_TCPV4 : LinuxConstants.VIRTIO_NET_HDR_GSO_NONE,
+                     toByteOffset: 1, as: UInt8.self)
+        p.storeBytes(of: o.headerLength.littleEndian, toByteOffset: 2, as: UInt16.self)
+        p.storeBytes(of: o.segmentSize.littleEndian, toByteOffset: 4, as: UInt16.self)
+        p.storeBytes(of: o.checksumStart.littleEndian, toByteOffset: 6, as: UInt16.self)
+        p.storeBytes(of: o.checksumOffset.littleEndian, toByteOffset: 8, as: UInt16.self)
     }
 
-    /// Writes a header announcing a TCP/IPv4 GSO frame whose checksums are complete per segment
-    /// once the kernel segments it (we set NEEDS_CSUM so the kernel recomputes each segment's).
+    /// Reads the header of a received frame; nil for what Skiff does not take (UDP GSO, bad
+    /// offsets).
     @inline(__always)
-    static func writeTCPv4GSO(to p: UnsafeMutableRawPointer, headerLength: Int, mss: Int, l4Start: Int) {
-        p.storeBytes(of: LinuxConstants.VIRTIO_NET_HDR_F_NEEDS_CSUM, toByteOffset: 0, as: UInt8.self)
-        p.storeBytes(of: LinuxConstants.VIRTIO_NET_HDR_GSO_TCPV4, toByteOffset: 1, as: UInt8.self)
-        p.storeBytes(of: UInt16(headerLength).littleEndian, toByteOffset: 2, as: UInt16.self)
-        p.storeBytes(of: UInt16(mss).littleEndian, toByteOffset: 4, as: UInt16.self)
-        p.storeBytes(of: UInt16(l4Start).littleEndian, toByteOffset: 6, as: UInt16.self)
-        p.storeBytes(of: UInt16(16).littleEndian, toByteOffset: 8, as: UInt16.self)
-    }
-
-    /// Turns one received frame (header first) into complete frames for `emit`. `l2` is the
-    /// link header length (14 for Ethernet, 0 for bare IP). Frames it cannot handle count as
-    /// errors in the batch and are dropped.
-    static func deliver(_ frame: UnsafeMutableRawBufferPointer, l2: Int, batch: FrameBatch,
-                        emit: (UnsafeRawBufferPointer) -> Void) {
-        guard frame.count > size, let base = frame.baseAddress else { batch.errors &+= 1; return }
+    static func read(_ base: UnsafeRawPointer, frameLength n: Int) -> FrameOffload? {
         let flags = base.load(fromByteOffset: 0, as: UInt8.self)
         let gsoType = base.load(fromByteOffset: 1, as: UInt8.self) & ~LinuxConstants.VIRTIO_NET_HDR_GSO_ECN
-        let gsoSize = Int(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
-        let csumStart = Int(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 6, as: UInt16.self)))
-        let csumOffset = Int(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
-        let p = base + size
-        let n = frame.count - size
-        if gsoType == LinuxConstants.VIRTIO_NET_HDR_GSO_NONE {
-            if flags & LinuxConstants.VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 {
-                guard csumStart + csumOffset + 2 <= n else { batch.errors &+= 1; return }
-                let sum = InternetChecksum.sum(UnsafeRawBufferPointer(start: p + csumStart, count: n - csumStart))
-                var c = InternetChecksum.fold(sum)
-                // UDP sends 0 as 0xFFFF; TCP's 0 and 0xFFFF verify alike.
-                if c == 0 { c = 0xFFFF }
-                (p + csumStart + csumOffset).storeBytes(of: c.bigEndian, as: UInt16.self)
-                batch.checksumsCompleted &+= 1
-            }
-            emit(UnsafeRawBufferPointer(start: p, count: n))
-            return
+        var o = FrameOffload()
+        o.headerLength = UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        o.segmentSize = UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+        o.checksumStart = UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        o.checksumOffset = UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
+        o.needsChecksum = flags & LinuxConstants.VIRTIO_NET_HDR_F_NEEDS_CSUM != 0
+        o.checksumValid = flags & LinuxConstants.VIRTIO_NET_HDR_F_DATA_VALID != 0
+        if o.needsChecksum && Int(o.checksumStart) + Int(o.checksumOffset) + 2 > n { return nil }
+        switch gsoType {
+        case LinuxConstants.VIRTIO_NET_HDR_GSO_NONE: o.segmentSize = 0
+        case LinuxConstants.VIRTIO_NET_HDR_GSO_TCPV4: if o.segmentSize == 0 { return nil }
+        default: return nil
         }
-        guard gsoType == LinuxConstants.VIRTIO_NET_HDR_GSO_TCPV4, gsoSize > 0 else { batch.errors &+= 1; return }
-        segmentTCPv4(UnsafeMutableRawBufferPointer(start: p, count: n), l2: l2, mss: gsoSize, batch: batch, emit: emit)
+        return o
     }
 
-    /// Cuts a TCP/IPv4 frame into segments of `mss` payload bytes in the batch's scratch frame,
-    /// one at a time: IP total length, identification (+1 per segment) and header checksum; TCP
-    /// sequence number, FIN/PSH on the last segment only, CWR on the first only, full checksum.
-    /// Linux: `tcp_gso_segment()` / `inet_gso_segment()`.
-    static func segmentTCPv4(_ frame: UnsafeMutableRawBufferPointer, l2: Int, mss: Int, batch: FrameBatch,
-                             emit: (UnsafeRawBufferPointer) -> Void) {
+    /// Hands one received frame (header first) to `emit` whole, with its offload information;
+    /// a GSO frame longer than the NIC takes (`batch.maxReceiveFrame`) goes as several smaller
+    /// GSO frames. Frames it cannot take count as errors in the batch and are dropped.
+    static func deliver(_ frame: UnsafeMutableRawBufferPointer, l2: Int, batch: FrameBatch,
+                        emit: (UnsafeRawBufferPointer, FrameOffload) -> Void) {
+        guard frame.count > size, let base = frame.baseAddress,
+              let o = read(base, frameLength: frame.count - size) else { batch.errors &+= 1; return }
+        if o.segmentSize > 0 { batch.gsoFrames &+= 1 }
+        if o.needsChecksum { batch.checksumsCompleted &+= 1 }
+        let body = UnsafeMutableRawBufferPointer(start: base + size, count: frame.count - size)
+        if o.segmentSize > 0 && body.count > batch.maxReceiveFrame {
+            split(body, l2: l2, offload: o, limit: batch.maxReceiveFrame, batch: batch, emit: emit)
+        } else {
+            emit(UnsafeRawBufferPointer(body), o)
+        }
+    }
+
+    /// Cuts a TCP/IPv4 GSO frame into GSO frames of at most `limit` bytes, each a whole number
+    /// of segments, in place: each piece's headers are written over the tail of the piece before
+    /// it, which the NIC has already copied. Each piece gets its IP total length, identification
+    /// (advanced by the segments before it) and header checksum, its TCP sequence number,
+    /// FIN/PSH only on the last piece and CWR only on the first, and the pseudo-header sum in the
+    /// checksum field (still partial). Linux does the same cut when a GSO packet meets a smaller
+    /// `gso_max_size` (`tcp_gso_segment()` with `SKB_GSO_PARTIAL`-like pieces).
+    static func split(_ frame: UnsafeMutableRawBufferPointer, l2: Int, offload o: FrameOffload, limit: Int,
+                      batch: FrameBatch, emit: (UnsafeRawBufferPointer, FrameOffload) -> Void) {
         guard let b = frame.baseAddress, frame.count >= l2 + 40 else { batch.errors &+= 1; return }
         let ip = b + l2
         let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
-        guard ihl >= 20, ip.load(fromByteOffset: 9, as: UInt8.self) == 6, frame.count >= l2 + ihl + 20 else {
-            batch.errors &+= 1; return
-        }
+        guard ip.load(as: UInt8.self) >> 4 == 4, ihl >= 20, ip.load(fromByteOffset: 9, as: UInt8.self) == 6,
+              frame.count >= l2 + ihl + 20 else { batch.errors &+= 1; return }
         let thl = Int(ip.load(fromByteOffset: ihl + 12, as: UInt8.self) >> 4) * 4
         let headers = l2 + ihl + thl
-        guard thl >= 20, frame.count >= headers, headers + mss <= batch.scratchSize else { batch.errors &+= 1; return }
+        let mss = Int(o.segmentSize)
+        let perPiece = (limit - headers) / mss * mss
+        guard thl >= 20, frame.count > headers, perPiece > 0 else { batch.errors &+= 1; return }
         let src = IPv4Address.read(from: ip + 12), dst = IPv4Address.read(from: ip + 16)
         let baseID = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
         let baseSeq = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: ihl + 4, as: UInt32.self))
         let tcpFlags = ip.load(fromByteOffset: ihl + 13, as: UInt8.self)
         let payload = frame.count - headers
-        let out = batch.scratch
-        out.copyMemory(from: b, byteCount: headers)
-        let oip = out + l2, otcp = out + l2 + ihl
-        var off = 0, n = 0
-        batch.gsoFrames &+= 1
-        while off < payload || (payload == 0 && n == 0) {
-            let chunk = min(mss, payload - off)
-            (out + headers).copyMemory(from: b + headers + off, byteCount: chunk)
-            oip.storeBytes(of: UInt16(ihl + thl + chunk).bigEndian, toByteOffset: 2, as: UInt16.self)
-            oip.storeBytes(of: (baseID &+ UInt16(truncatingIfNeeded: n)).bigEndian, toByteOffset: 4, as: UInt16.self)
-            oip.storeBytes(of: 0, toByteOffset: 10, as: UInt16.self)
-            let ic = InternetChecksum.fold(InternetChecksum.sum(UnsafeRawBufferPointer(start: oip, count: ihl)))
-            oip.storeBytes(of: ic.bigEndian, toByteOffset: 10, as: UInt16.self)
-            otcp.storeBytes(of: (baseSeq &+ UInt32(off)).bigEndian, toByteOffset: 4, as: UInt32.self)
+        var piece = o
+        piece.needsChecksum = true
+        piece.checksumStart = UInt16(l2 + ihl)
+        piece.checksumOffset = 16
+        piece.headerLength = UInt16(headers)
+        var off = 0
+        while off < payload {
+            let chunk = min(perPiece, payload - off)
+            let start = b + off                          // headers go right before this piece's payload
+            if off > 0 { start.copyMemory(from: b, byteCount: headers) }
+            let pip = start + l2, ptcp = start + l2 + ihl
+            pip.storeBytes(of: UInt16(ihl + thl + chunk).bigEndian, toByteOffset: 2, as: UInt16.self)
+            pip.storeBytes(of: (baseID &+ UInt16(truncatingIfNeeded: off / mss)).bigEndian, toByteOffset: 4, as: UInt16.self)
+            pip.storeBytes(of: 0, toByteOffset: 10, as: UInt16.self)
+            let ic = InternetChecksum.fold(InternetChecksum.sum(UnsafeRawBufferPointer(start: pip, count: ihl)))
+            pip.storeBytes(of: ic.bigEndian, toByteOffset: 10, as: UInt16.self)
+            ptcp.storeBytes(of: (baseSeq &+ UInt32(off)).bigEndian, toByteOffset: 4, as: UInt32.self)
             var f = tcpFlags
-            if off + chunk < payload { f &= ~0x09 }   // FIN, PSH only on the last segment
-            if n > 0 { f &= ~0x80 }                   // CWR only on the first
-            otcp.storeBytes(of: f, toByteOffset: 13, as: UInt8.self)
-            otcp.storeBytes(of: 0, toByteOffset: 16, as: UInt16.self)
-            let segLen = UInt16(thl + chunk)
-            let ps = InternetChecksum.pseudoHeaderSum(source: src, destination: dst, protocol: 6, length: segLen)
-            let c = InternetChecksum.fold(InternetChecksum.sum(UnsafeRawBufferPointer(start: otcp, count: Int(segLen)), initial: ps))
-            otcp.storeBytes(of: c.bigEndian, toByteOffset: 16, as: UInt16.self)
-            emit(UnsafeRawBufferPointer(start: out, count: headers + chunk))
+            if off + chunk < payload { f &= ~0x09 }   // FIN, PSH only on the last piece
+            if off > 0 { f &= ~0x80 }                 // CWR only on the first
+            ptcp.storeBytes(of: f, toByteOffset: 13, as: UInt8.self)
+            let ps = InternetChecksum.pseudoHeaderSum(source: src, destination: dst, protocol: 6, length: UInt16(thl + chunk))
+            ptcp.storeBytes(of: (~InternetChecksum.fold(ps)).bigEndian, toByteOffset: 16, as: UInt16.self)
+            piece.segmentSize = chunk > mss ? o.segmentSize : 0
+            emit(UnsafeRawBufferPointer(start: start, count: headers + chunk), piece)
             off += chunk
-            n += 1
-            if chunk == 0 { break }
         }
     }
+
 }

@@ -60,10 +60,12 @@ struct TunTapDevice {
         self.vnetHeader = vnetHeader
     }
 
-    /// Asks the kernel to hand us frames with partial checksums and TCP segments up to 64 KiB
-    /// (Linux: `TUNSETOFFLOAD` → `tun_set_offload()` sets NETIF_F_HW_CSUM and TSO on the device).
-    func enableOffloads() throws(PortError) {
-        let flags = CInt(LinuxConstants.TUN_F_CSUM | LinuxConstants.TUN_F_TSO4 | LinuxConstants.TUN_F_TSO_ECN)
+    /// With `enabled`, asks the kernel to hand us frames with partial checksums and TCP segments
+    /// up to 64 KiB; without, clears what an earlier user of a persistent device negotiated, so
+    /// every frame arrives complete (Linux: `TUNSETOFFLOAD` → `tun_set_offload()` sets or clears
+    /// NETIF_F_HW_CSUM and TSO on the device).
+    func setOffloads(enabled: Bool) throws(PortError) {
+        let flags = enabled ? CInt(LinuxConstants.TUN_F_CSUM | LinuxConstants.TUN_F_TSO4 | LinuxConstants.TUN_F_TSO_ECN) : 0
         for fd in fds where ioctl(fd, LinuxConstants.TUNSETOFFLOAD, flags) != 0 {
             throw .system(operation: "TUNSETOFFLOAD", device: name, errno: errno)
         }
