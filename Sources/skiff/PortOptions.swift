@@ -23,6 +23,8 @@ struct PortOptions: ParsableArguments {
     var offload = false
     @Option(help: ArgumentHelp("Capture every frame Skiff sends and receives to this pcap file.", valueName: "file"))
     var pcap: String?
+    @Option(name: .customLong("busy-poll"), help: ArgumentHelp("Engine threads poll the device this many microseconds before sleeping (Linux: net.core.busy_poll).", valueName: "usec"))
+    var busyPoll = 0
     @Flag(name: .customLong("link-up"), help: "Also bring the kernel side of the device up and set its MTU to --mtu.")
     var linkUp = false
 
@@ -35,6 +37,7 @@ struct PortOptions: ParsableArguments {
         guard (1...16).contains(queues) else { throw ValidationError("--queues \(queues) is outside 1...16") }
         if offload && tap == nil { throw ValidationError("--offload needs --tap") }
         if queues > 1 && packet != nil { throw ValidationError("--queues needs --tap or --tun") }
+        guard (0...1_000_000).contains(busyPoll) else { throw ValidationError("--busy-poll must be 0...1000000 µs") }
     }
 
     func parsedAddress() throws -> (IPv4Address, Int) {
@@ -55,6 +58,7 @@ struct PortOptions: ParsableArguments {
         c.offload = offload
         c.pcapPath = pcap
         c.configureKernelSide = linkUp
+        c.busyPoll = Nanoseconds(busyPoll) * 1000
         return c
     }
 }

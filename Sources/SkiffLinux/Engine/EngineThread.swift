@@ -15,10 +15,12 @@ public struct EngineStatistics: Sendable {
     public var framesToNIC: UInt64 = 0
     /// Times the engine ran the stack (`run(now:)`).
     public var runs: UInt64 = 0
-    /// The thread's own CPU time (`CLOCK_THREAD_CPUTIME_ID`), and the part spent outside the
+    /// The thread's own CPU time (its `CLOCK_THREAD_CPUTIME_ID`), and the time spent outside the
     /// stack lock in port reads.
     public var cpuTime: Nanoseconds = 0
     public var portReadTime: Nanoseconds = 0
+    /// Busy-poll rounds that found a frame (Linux: `LINUX_MIB_BUSYPOLLRXPACKETS`-like).
+    public var busyPollHits: UInt64 = 0
     public init() {}
 }
 
@@ -40,12 +42,16 @@ public final class EngineThread: @unchecked Sendable {
     let batch: FrameBatch
     let wake: WakeSources
     let ownsTimers: Bool
+    /// How long to busy-poll the port before sleeping (0: never). Set before `start()`.
+    public var busyPoll: Nanoseconds = 0
     private var thread = pthread_t()
     private var started = false
     /// Written by `stop()` from another thread, read by the loop; a word-sized flag guarded by
     /// the eventfd write that follows it.
     private let stopFlag: UnsafeMutablePointer<Int32>
     private var stats = EngineStatistics()
+    /// Busy-poll hits, counted by the loop outside the lock and copied into `stats` under it.
+    private var busyHits: UInt64 = 0
 
     public init(shared: SharedStack, port: any LinuxPort, device: NetDevice, queue: Int,
                 batchCapacity: Int = 64) throws(PortError) {
@@ -94,8 +100,19 @@ public final class EngineThread: @unchecked Sendable {
         if ownsTimers { shared.withStack { _, _ in shared.wakeEngine = nil } }
     }
 
-    /// The thread's counters (read under the stack lock, where the loop writes them).
-    public var statistics: EngineStatistics { shared.withStack { _, _ in stats } }
+    /// The thread's counters (read under the stack lock, where the loop writes them), with its
+    /// CPU time read from its own CPU clock (`pthread_getcpuclockid`).
+    public var statistics: EngineStatistics {
+        var s = shared.withStack { _, _ in stats }
+        if started {
+            var clock = clockid_t()
+            var ts = timespec()
+            if pthread_getcpuclockid(thread, &clock) == 0, clock_gettime(clock, &ts) == 0 {
+                s.cpuTime = Nanoseconds(ts.tv_sec) &* 1_000_000_000 &+ Nanoseconds(ts.tv_nsec)
+            }
+        }
+        return s
+    }
     /// The receive batch's counters (port reads), for `stat`.
     public var receiveBatch: FrameBatch { batch }
 
@@ -103,22 +120,26 @@ public final class EngineThread: @unchecked Sendable {
         var name = Array("skiff-eng/\(queue)".utf8.prefix(15)) + [0]
         _ = name.withUnsafeMutableBufferPointer { $0.withMemoryRebound(to: CChar.self) { skiff_pthread_setname_np(pthread_self(), $0.baseAddress!) } }
         var keepPolling = true
+        var pending = 0
+        defer { shared.withStack { _, _ in stats.cpuTime = threadCPUTime() } }
         while __atomic_load_flag(stopFlag) == 0 {
             if !keepPolling {
-                _ = wake.sleep(timeoutMs: -1)
+                if busyPoll > 0 { pending = spin() }
+                if pending == 0 { wake.sleep(timeoutMs: -1) }
             }
-            let t0 = threadCPUTime()
-            let n = port.receive(queue: queue, into: batch)
-            let readTime = threadCPUTime() &- t0
+            let t0 = MonotonicClock.read()
+            let n = pending > 0 ? pending : port.receive(queue: queue, into: batch)
+            pending = 0
+            let readTime = MonotonicClock.read() &- t0
             let next: Nanoseconds? = shared.withStack { stack, now in
                 stats.wakeups &+= keepPolling ? 0 : 1
+                stats.busyPollHits = busyHits
                 stats.portReadTime &+= readTime
                 if n > 0 { stats.batches &+= 1; deliver(n, stack: stack, now: now) }
                 stack.run(now: now)
                 stats.runs &+= 1
                 let d = stack.nextDeadline()
                 if ownsTimers { shared.engineWakeAt = d ?? .max }
-                stats.cpuTime = threadCPUTime()
                 return d
             }
             // Keep polling while the port fills whole batches or work is due now.
@@ -126,6 +147,18 @@ public final class EngineThread: @unchecked Sendable {
             keepPolling = n == batch.capacity || (next.map { $0 <= now } ?? false)
             if ownsTimers && !keepPolling { wake.arm(at: next) }
         }
+    }
+
+    /// Busy polling: reads the port without sleeping for up to `busyPoll` before the thread goes
+    /// to sleep, so a frame that follows soon is taken without a wake-up's latency; returns the
+    /// frames read (0: nothing came). Linux: `napi_busy_loop()` (`net.core.busy_poll`).
+    private func spin() -> Int {
+        let until = MonotonicClock.read() &+ busyPoll
+        repeat {
+            let n = port.receive(queue: queue, into: batch)
+            if n > 0 { busyHits &+= 1; return n }
+        } while MonotonicClock.read() < until && __atomic_load_flag(stopFlag) == 0
+        return 0
     }
 
     /// Hands the batch to the NIC in hard-IRQ context, running the stack every NAPI weight of

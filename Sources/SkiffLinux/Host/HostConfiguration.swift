@@ -28,6 +28,8 @@ public struct HostConfiguration: Sendable {
     public var pcapPath: String?
     /// Also bring the kernel side up and set its MTU (the tests use `ip` themselves).
     public var configureKernelSide = false
+    /// Engine threads busy-poll their port this long before sleeping (0: never).
+    public var busyPoll: Nanoseconds = 0
     /// Descriptor ring size of Skiff's NIC.
     public var ringSize = 512
     public var seed: UInt64 = 0x5EED

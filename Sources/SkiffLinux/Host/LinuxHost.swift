@@ -78,6 +78,7 @@ public final class LinuxHost: @unchecked Sendable {
         do {
             for q in 0..<port.queueCount {
                 let e = try EngineThread(shared: shared, port: port, device: device, queue: q)
+                e.busyPoll = configuration.busyPoll
                 engines.append(e)
                 try e.start()
             }
