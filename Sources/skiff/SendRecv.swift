@@ -28,8 +28,7 @@ struct Send: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Connect to HOST:PORT, send N bytes of a deterministic pattern, close; print Gbit/s, retransmissions and SHA-256.",
         discussion: """
-        The pattern repeats every MiB (byte i is 7i + 31⌊i/4096⌋ mod 256). The time runs from
-        connect() to the peer's acknowledgement of the FIN (close with SO_LINGER).
+        The pattern repeats every MiB (byte i is 7i + 31⌊i/4096⌋ mod 256). The time runs from connect() to the peer's acknowledgement of the FIN (close with SO_LINGER).
 
         Examples:
           ip netns exec ns skiff send --tap tap0 --address 10.0.0.2/24 --to 10.0.0.1:5001 --bytes 256M

@@ -5,9 +5,7 @@ struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a running stack's state over its control socket.",
         discussion: """
-        Interfaces (as ip -s link), qdiscs (tc -s qdisc), rings (ethtool -S), softirqs
-        (/proc/softirqs), CPU time by context, copies by stage, IP/ICMP/TCP/UDP counters (nstat),
-        sockets (ss -tin), neighbours and routes.
+        Interfaces (as ip -s link), qdiscs (tc -s qdisc), rings (ethtool -S), softirqs (/proc/softirqs), CPU time by context, copies by stage, IP/ICMP/TCP/UDP counters (nstat), sockets (ss -tin), neighbours and routes.
 
         Examples:
           skiff stat --control /tmp/skiff.sock
@@ -29,8 +27,7 @@ struct Trace: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Trace the next packets through the stages of a running stack.",
         discussion: """
-        Arms the stage tracer for the next N packets sent or received (at most 64) and prints each
-        one's stages with their Linux names, the context they ran in and the time since the first.
+        Arms the stage tracer for the next N packets sent or received (at most 64) and prints each one's stages with their Linux names, the context they ran in and the time since the first.
 
         Examples:
           skiff trace --control /tmp/skiff.sock

@@ -9,9 +9,7 @@ struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Bring a Skiff stack up on a TAP, TUN or AF_PACKET device and run services until SIGINT/SIGTERM.",
         discussion: """
-        One engine thread per queue polls the device (the softirq/NAPI side); each service runs on
-        its own threads with the blocking socket API (process context). On SIGINT or SIGTERM the
-        final counters are printed.
+        One engine thread per queue polls the device (the softirq/NAPI side); each service runs on its own threads with the blocking socket API (process context). On SIGINT or SIGTERM the final counters are printed.
 
         Examples:
           ip netns exec ns skiff up --tap tap0 --address 10.0.0.2/24 --serve echo:7,http:80=/srv/www
