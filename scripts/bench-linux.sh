@@ -42,34 +42,32 @@ tap_ns() {
   ip -n "$NS" link set tap0 up
 }
 
+gbit() { sed -n 's/.*: \([0-9.]*\) Gbit\/s.*/\1/p' "$1" | tail -1; }
+skiffcores() { sed -n 's/.*(\([0-9.]*\) cores).*/\1/p' "$1" | tail -1; }
 row() { printf "%-44s %10s %14s %12s\n" "$1" "$2" "$3" "$4"; }
 echo "Skiff vs Linux on $(nproc) cores, kernel $(uname -r), $((BYTES >> 20)) MiB per transfer"
-row "case" "Gbit/s" "skiff CPU/s" "busy cores"
+row "case" "Gbit/s" "skiff cores" "busy cores"
 
 bulk_skiff_to_kernel() { # $1 = extra skiff options
   tap_ns
   ip netns exec "$NS" "$K" recv 5001 > "$WORK/krecv" & PIDS+=($!)
   sleep 0.3
   read -r a b < <(busy)
-  /usr/bin/time -f "%e %U %S" -o "$WORK/time" ip netns exec "$NS" "$SKIFF" send --tap tap0 --address 10.0.0.2/24 --to 10.0.0.1:5001 --bytes "$BYTES" $1 > "$WORK/send"
+  ip netns exec "$NS" "$SKIFF" send --tap tap0 --address 10.0.0.2/24 --to 10.0.0.1:5001 --bytes "$BYTES" --no-digest $1 > "$WORK/send"
   read -r c d < <(busy)
   wait "${PIDS[-1]}" || true
-  local g; g=$(sed -n 's/.*: \([0-9.]*\) Gbit\/s.*/\1/p' "$WORK/send")
-  read -r e u s < "$WORK/time"
-  row "TCP Skiff→kernel, TAP, MTU 1500 $2" "$g" "$(awk -v e="$e" -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", (u+s)/e}')" "$(cores "$a" "$b" "$c" "$d")"
+  row "TCP Skiff→kernel, TAP, MTU 1500 $2" "$(gbit "$WORK/send")" "$(skiffcores "$WORK/send")" "$(cores "$a" "$b" "$c" "$d")"
 }
 
 bulk_kernel_to_skiff() {
   tap_ns
-  /usr/bin/time -f "%e %U %S" -o "$WORK/time" ip netns exec "$NS" "$SKIFF" recv --tap tap0 --address 10.0.0.2/24 --port 5002 $1 > "$WORK/recv" & PIDS+=($!)
+  ip netns exec "$NS" "$SKIFF" recv --tap tap0 --address 10.0.0.2/24 --port 5002 --no-digest $1 > "$WORK/recv" & PIDS+=($!)
   for _ in $(seq 50); do grep -q listening "$WORK/recv" 2>/dev/null && break; sleep 0.1; done
   read -r a b < <(busy)
   ip netns exec "$NS" "$K" send 10.0.0.2 5002 "$BYTES" > "$WORK/ksend"
   read -r c d < <(busy)
   wait "${PIDS[-1]}" || true
-  local g; g=$(sed -n 's/.*: \([0-9.]*\) Gbit\/s.*/\1/p' "$WORK/ksend")
-  read -r e u s < "$WORK/time"
-  row "TCP kernel→Skiff, TAP, MTU 1500 $2" "$g" "$(awk -v e="$e" -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", (u+s)/e}')" "$(cores "$a" "$b" "$c" "$d")"
+  row "TCP kernel→Skiff, TAP, MTU 1500 $2" "$(gbit "$WORK/recv")" "$(skiffcores "$WORK/recv")" "$(cores "$a" "$b" "$c" "$d")"
 }
 
 rr_skiff() {
@@ -96,7 +94,7 @@ kernel_kernel() {
   ip netns exec "$NS-a" "$K" send 10.0.0.2 5001 "$BYTES" > "$WORK/ksend"
   read -r c d < <(busy)
   wait "${PIDS[-1]}" || true
-  row "TCP kernel→kernel, veth, MTU 1500 (offloads on)" "$(sed -n 's/.*: \([0-9.]*\) Gbit\/s.*/\1/p' "$WORK/ksend")" "-" "$(cores "$a" "$b" "$c" "$d")"
+  row "TCP kernel→kernel, veth, MTU 1500 (offloads on)" "$(gbit "$WORK/ksend")" "-" "$(cores "$a" "$b" "$c" "$d")"
   ip netns exec "$NS-a" ethtool -K vb0 tso off gso off tx off >/dev/null 2>&1 || true
   ip netns exec "$NS-b" ethtool -K vb1 tso off gso off tx off gro off >/dev/null 2>&1 || true
   ip netns exec "$NS-b" "$K" recv 5001 > "$WORK/krecv" & PIDS+=($!)
@@ -105,7 +103,7 @@ kernel_kernel() {
   ip netns exec "$NS-a" "$K" send 10.0.0.2 5001 "$BYTES" > "$WORK/ksend"
   read -r c d < <(busy)
   wait "${PIDS[-1]}" || true
-  row "TCP kernel→kernel, veth, MTU 1500 (offloads off)" "$(sed -n 's/.*: \([0-9.]*\) Gbit\/s.*/\1/p' "$WORK/ksend")" "-" "$(cores "$a" "$b" "$c" "$d")"
+  row "TCP kernel→kernel, veth, MTU 1500 (offloads off)" "$(gbit "$WORK/ksend")" "-" "$(cores "$a" "$b" "$c" "$d")"
   ip netns exec "$NS-b" "$K" echo 7 > /dev/null & PIDS+=($!)
   sleep 0.3
   echo "1-byte request/response, kernel client → kernel echo over veth: $(ip netns exec "$NS-a" "$K" rr 10.0.0.2 7 "$RR")"
