@@ -55,7 +55,7 @@ struct Up: ParsableCommand {
             server?.start()
         }
         let d = host.device
-        print("skiff up: \(d.name) (\(c.attachment)) \(c.address)/\(c.prefixLength) mac \(d.mac) mtu \(d.mtu) queues \(host.port.queueCount)"
+        print("skiff up: \(d.name) (\(c.attachment.kind)) \(c.address)/\(c.prefixLength) mac \(d.mac) mtu \(d.mtu) queues \(host.port.queueCount)"
               + (c.offload ? " offload" : "") + (specs.isEmpty ? "" : " serving \(specs.map(\.description).joined(separator: ","))")
               + (control.map { " control \($0)" } ?? ""))
         fflush(nil)

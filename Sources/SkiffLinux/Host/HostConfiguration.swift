@@ -14,6 +14,11 @@ public struct HostConfiguration: Sendable {
         public var deviceName: String {
             switch self { case let .tap(n), let .tun(n), let .packet(n): n }
         }
+
+        /// "TAP", "TUN" or "AF_PACKET".
+        public var kind: String {
+            switch self { case .tap: "TAP"; case .tun: "TUN"; case .packet: "AF_PACKET" }
+        }
     }
 
     public var attachment: Attachment
