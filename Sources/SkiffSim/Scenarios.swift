@@ -3,7 +3,8 @@ import SkiffWire
 
 /// Ready-made topologies for the demo, the tests and the benchmarks.
 public enum Scenarios {
-    /// Hosts A (10.0.0.1) and B (10.0.0.2) on one switch, /24, MTU `mtu`.
+    /// Hosts A (10.0.0.1) and B (10.0.0.2) on one switch, /24, MTU `mtu`; with `offloads`, their
+    /// NICs do TSO and checksum offload and the links carry large segments whole.
     public struct SwitchedPair {
         public let world: SimWorld
         public let a: NetworkStack, b: NetworkStack
@@ -17,7 +18,8 @@ public enum Scenarios {
     }
 
     public static func switchedPair(seed: UInt64 = 1, mtu: Int = 1500, impairments: Impairments = .none,
-                                    qdisc: QdiscKind = .pfifoFast, lineRate: UInt64 = 10_000_000_000) -> SwitchedPair {
+                                    qdisc: QdiscKind = .pfifoFast, lineRate: UInt64 = 10_000_000_000,
+                                    offloads: Bool = false) -> SwitchedPair {
         let world = SimWorld(seed: seed)
         let a = world.addHost(name: "A"), b = world.addHost(name: "B")
         var ca = DeviceConfiguration(name: "eth0", mac: SwitchedPair.aMAC, mtu: mtu)
@@ -26,6 +28,11 @@ public enum Scenarios {
         var cb = DeviceConfiguration(name: "eth0", mac: SwitchedPair.bMAC, mtu: mtu)
         cb.qdisc = qdisc
         cb.lineRate = lineRate
+        if offloads {
+            // TSO and checksum offload, as two hosts on virtio or veth links (see SimPort.offloads).
+            ca.features.formUnion([.tso, .txChecksum])
+            cb.features.formUnion([.tso, .txChecksum])
+        }
         let da = world.addDevice(host: a, configuration: ca)
         let db = world.addDevice(host: b, configuration: cb)
         a.addAddress(SwitchedPair.aAddress, prefixLength: 24, device: da)

@@ -15,12 +15,14 @@ struct Bench: ParsableCommand {
           tx-null-1500    1500-byte IP packets on the same path
           tx-stages-64    cost of each stage for 64-byte frames (ns/packet), by starting the path lower
           tx-stages-1500  the same for 1500-byte packets
-          tcp-bulk        bulk TCP between two simulated hosts on one core, MTU 1500 (Gbit/s of payload)
+          tcp-bulk        bulk TCP between two simulated hosts on one core, MTU 1500 (Gbit/s of payload);
+                          --offload gives the NICs TSO and checksum offload
           tcp-connect     TCP connections established per second, and memory per idle connection
 
         Examples:
           skiff bench --list
           skiff bench tx-null-64 --packets 20000000
+          skiff bench tcp-bulk --bytes 1G --offload
         """
     )
 
@@ -31,6 +33,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Packets to send in the measured run.") var packets = 5_000_000
     @Option(help: "Bytes for tcp-bulk (suffixes K, M, G).") var bytes = "1G"
     @Option(help: "Connections for tcp-connect.") var connections = 1000
+    @Flag(help: "tcp-bulk: NICs with TSO and checksum offload on links that carry large segments whole (as virtio or veth).")
+    var offload = false
 
     func validate() throws {
         if list { return }
@@ -53,7 +57,7 @@ struct Bench: ParsableCommand {
 
     func tcpBulk() {
         let total = parseSize(bytes) ?? (1 << 30)
-        let s = Scenarios.switchedPair(lineRate: 0)
+        let s = Scenarios.switchedPair(lineRate: 0, offloads: offload)
         for h in [s.a, s.b] { h.contexts.enabled = false }
         // Warm up: connection, pools and rings.
         let warm = BulkTransfer(world: s.world, sender: s.a, receiver: s.b, port: 5000, bytes: 8 << 20)
@@ -68,7 +72,7 @@ struct Bench: ParsableCommand {
         let allocs = skiff_allocation_count() - a0
         let segments = max(1, s.a.tcpCounters.outSegs > 0 ? s.a.tcpCounters.outSegs : UInt64(total / 1448))
         let gbps = Double(total) * 8 / (Double(cpu) / 1e9) / 1e9
-        print("bench=tcp-bulk ok=\(ok) bytes=\(total) cpu_s=\(fmt(Double(cpu) / 1e9, 3)) gbit_per_s=\(fmt(gbps, 2)) ns_per_byte=\(fmt(Double(cpu) / Double(total), 3)) allocs_per_segment=\(fmt(Double(allocs) / Double(segments), 4)) retrans=\(s.a.tcpCounters.retransSegs)")
+        print("bench=tcp-bulk offload=\(offload) ok=\(ok) bytes=\(total) cpu_s=\(fmt(Double(cpu) / 1e9, 3)) gbit_per_s=\(fmt(gbps, 2)) ns_per_byte=\(fmt(Double(cpu) / Double(total), 3)) allocs_per_segment=\(fmt(Double(allocs) / Double(segments), 4)) retrans=\(s.a.tcpCounters.retransSegs)")
     }
 
     func tcpConnect() {

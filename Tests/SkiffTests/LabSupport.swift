@@ -19,16 +19,27 @@ enum Lab {
     struct Frame {
         var time: Nanoseconds
         var bytes: [UInt8]
+        /// What the NIC left to the far side (TSO segment size, partial checksum).
+        var offload = FrameOffload.none
     }
 
     /// The wire side of a NIC in a test: every transmitted frame is kept, with its time.
     final class Port: NetworkPort {
         var frames: [Frame] = []
+        /// Offloads this port takes (none unless a test asks: then the NIC may hand over TSO
+        /// segments and partial checksums, as to a virtio or TAP peer).
+        let offered: PortOffloads
+        init(offloads: PortOffloads = []) { offered = offloads }
+        var offloads: PortOffloads { offered }
         func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, now: Nanoseconds) -> Int {
+            transmit(segments, length: length, offload: .none, now: now)
+        }
+        func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, offload: FrameOffload,
+                      now: Nanoseconds) -> Int {
             var bytes = [UInt8]()
             bytes.reserveCapacity(length)
             for s in segments { bytes.append(contentsOf: s) }
-            frames.append(Frame(time: now, bytes: bytes))
+            frames.append(Frame(time: now, bytes: bytes, offload: offload))
             return length
         }
         /// Frames sent since the last call.
@@ -51,17 +62,17 @@ enum Lab {
         var port: Port { ports[0] }
 
         init(name: String = "H", address: IPv4Address = Lab.bIP, prefixLength: Int = 24, mac: MACAddress = Lab.bMAC,
-             pool: BufferPool = BufferPool(), configure: (inout DeviceConfiguration) -> Void = { _ in }) {
+             pool: BufferPool = BufferPool(), offloads: PortOffloads = [], configure: (inout DeviceConfiguration) -> Void = { _ in }) {
             stack = NetworkStack(name: name, pool: pool)
-            addDevice(name: "eth0", address: address, prefixLength: prefixLength, mac: mac, configure: configure)
+            addDevice(name: "eth0", address: address, prefixLength: prefixLength, mac: mac, offloads: offloads, configure: configure)
         }
 
         @discardableResult
         func addDevice(name: String, address: IPv4Address?, prefixLength: Int = 24, mac: MACAddress,
-                       configure: (inout DeviceConfiguration) -> Void = { _ in }) -> NetDevice {
+                       offloads: PortOffloads = [], configure: (inout DeviceConfiguration) -> Void = { _ in }) -> NetDevice {
             var c = DeviceConfiguration(name: name, mac: mac)
             configure(&c)
-            let p = Port()
+            let p = Port(offloads: offloads)
             let d = stack.addDevice(c, port: p)
             if let address { stack.addAddress(address, prefixLength: prefixLength, device: d) }
             devices.append(d)

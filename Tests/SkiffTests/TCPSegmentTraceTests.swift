@@ -16,6 +16,8 @@ struct WireSegment: CustomStringConvertible {
     var options: TCPOptions
     var optionBytes: [UInt8]
     var payload: [UInt8]
+    /// Segment size of a TSO frame the NIC handed over whole (0 for a plain frame).
+    var gsoSize: UInt16 = 0
 
     var length: Int { payload.count }
     /// Sequence after the segment: data plus SYN and FIN.
@@ -54,8 +56,10 @@ final class TCPPeer {
     }
 
     /// Host B with A's MAC known (no ARP in the traces).
-    static func makeHost() -> Lab.Host {
-        let h = Lab.Host(name: "B")
+    static func makeHost(offloads: Bool = false) -> Lab.Host {
+        let h = offloads ? Lab.Host(name: "B", offloads: [.checksum, .tcpSegmentation]) {
+            $0.features.formUnion([.tso, .txChecksum])
+        } : Lab.Host(name: "B")
         h.stack.addPermanentNeighbour(Lab.aIP, mac: Lab.aMAC, device: h.dev)
         return h
     }
@@ -111,14 +115,24 @@ final class TCPPeer {
     // MARK: Reading what the host sent
 
     static func parse(_ f: Lab.Frame) -> WireSegment? {
-        guard let ip = Lab.ipPacket(f.bytes), ip.header.protocol == IPProtocol.tcp else { return nil }
+        var bytes = f.bytes
+        if f.offload.needsChecksum {
+            // Finish the checksum as the far side of an offloading port does (virtio's
+            // NEEDS_CSUM: the field holds the pseudo-header sum).
+            let start = Int(f.offload.checksumStart), field = start + Int(f.offload.checksumOffset)
+            guard field + 2 <= bytes.count else { return nil }
+            let c = bytes.withUnsafeBytes { InternetChecksum.fold(InternetChecksum.sum(UnsafeRawBufferPointer(rebasing: $0[start...]))) }
+            bytes[field] = UInt8(c >> 8); bytes[field + 1] = UInt8(c & 0xFF)
+        }
+        guard let ip = Lab.ipPacket(bytes), ip.header.protocol == IPProtocol.tcp else { return nil }
         return ip.payload.withUnsafeBytes { b -> WireSegment? in
             guard let v = try? TCPView(checking: b),
                   v.verifyChecksum(source: ip.header.source, destination: ip.header.destination) else { return nil }
             return WireSegment(time: f.time, source: ip.header.source, destination: ip.header.destination,
                                sourcePort: v.sourcePort, destinationPort: v.destinationPort,
                                seq: v.sequenceNumber, ack: v.acknowledgmentNumber, flags: v.flags, window: v.window,
-                               options: v.options, optionBytes: Array(v.optionBytes), payload: Array(v.payload))
+                               options: v.options, optionBytes: Array(v.optionBytes), payload: Array(v.payload),
+                               gsoSize: f.offload.segmentSize)
         }
     }
 
@@ -204,9 +218,9 @@ final class TCPPeer {
     /// A connection accepted by the host from this peer, with the SYN-ACK's RTT set to `rtt`
     /// (the host's first RTT sample) and the peer's options chosen. Returns the host's socket.
     static func established(sack: Bool = true, timestamps: Bool = true, windowScale: UInt8? = 7, mss: UInt16 = 1460,
-                            rtt: Nanoseconds = 10 * Time.millisecond, window: UInt16 = 65535,
+                            rtt: Nanoseconds = 10 * Time.millisecond, window: UInt16 = 65535, offloads: Bool = false,
                             configure: (NetworkStack) -> Void = { _ in }) -> (TCPPeer, Int32, TCPSocket) {
-        let p = TCPPeer()
+        let p = TCPPeer(host: TCPPeer.makeHost(offloads: offloads))
         configure(p.stack)
         p.useTimestamps = timestamps
         p.window = window

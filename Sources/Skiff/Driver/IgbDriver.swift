@@ -196,7 +196,10 @@ extension NetworkStack {
     /// Linux: `igb_alloc_rx_buffers()`.
     func refillRx(device dev: NetDevice, queue rxq: RxQueue) {
         let ring = rxq.ring
-        let size = max(dev.mtu + dev.headerLength + 4, 1536)
+        // A device whose link carries large segments gets big receive buffers, so a 64 KiB
+        // frame spans few of them (virtio's big/mergeable buffers); others fit one frame.
+        let size = dev.features.contains(.tso) ? max(dev.mtu + dev.headerLength + 4, 9216)
+            : max(dev.mtu + dev.headerLength + 4, 1536)
         dev.nic.maxFrameLength = size
         var filled = false
         while ring.unused > 0 {

@@ -25,12 +25,16 @@ public enum SocketOption: Sendable, Equatable {
     case congestion(String)
     /// TCP_NOTSENT_LOWAT in bytes.
     case notSentLowat(Int)
+    /// SO_MAX_PACING_RATE in bytes per second (0 = no cap). As in Linux, setting it also turns
+    /// TCP's own pacing on for the socket.
+    case maxPacingRate(UInt64)
 }
 
 /// Which option `getsockopt` reads.
 public enum SocketOptionName: Sendable, CaseIterable {
     case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
     case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
+    case maxPacingRate
 }
 
 /// A value `getsockopt` returns.
@@ -63,6 +67,8 @@ public struct TCPInfo: Sendable, Equatable {
     public var segmentsOut: UInt64, segmentsIn: UInt64
     public var notSentBytes: Int
     public var congestion: String
+    /// Bytes per second (Linux: `tcpi_pacing_rate`, `tcpi_max_pacing_rate`); 0 = not yet known / no cap.
+    public var pacingRate: UInt64 = 0, maxPacingRate: UInt64 = 0
 }
 
 extension NetworkStack {
@@ -113,6 +119,10 @@ extension NetworkStack {
         case let .notSentLowat(v):
             guard v >= 0 else { return .EINVAL }
             s.options.notSentLowat = v
+        case let .maxPacingRate(v):
+            s.maxPacingRate = v
+            if v > 0 && (s.pacingRate == 0 || s.pacingRate > v) { s.pacingRate = v }
+            updatePacingRate(s)
         }
         return nil
     }
@@ -140,6 +150,7 @@ extension NetworkStack {
         case .userTimeout: return .success(.int(Int(s.options.userTimeout / Time.millisecond)))
         case .congestion: return .success(.string(s.congestion.name.rawValue))
         case .notSentLowat: return .success(.int(s.options.notSentLowat == Int(UInt32.max) ? 0 : s.options.notSentLowat))
+        case .maxPacingRate: return .success(.int(Int(clamping: s.maxPacingRate)))
         }
     }
 
@@ -157,6 +168,7 @@ extension NetworkStack {
             sendWindow: s.sndWnd, receiveWindow: s.rcvWnd,
             totalRetrans: s.totalRetransmits, bytesSent: s.bytesSent, bytesAcked: s.bytesAcked,
             bytesReceived: s.bytesReceived, segmentsOut: s.segmentsOut, segmentsIn: s.segmentsIn,
-            notSentBytes: Int(s.writeSeq &- s.sndNxt), congestion: s.congestion.name.rawValue))
+            notSentBytes: Int(s.writeSeq &- s.sndNxt), congestion: s.congestion.name.rawValue,
+            pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate))
     }
 }

@@ -37,6 +37,7 @@ extension NetworkStack {
     func tsoSegmentLimit(_ sock: TCPSocket, mss: Int) -> Int {
         let maxSegs = max(1, (tcpConfig.gsoMaxSize - 1 - tcpHeadroom) / mss)
         guard canGSO(sock) else { return 1 }
+        if sock.pacingRate == 0 && sock.rtt.srtt != nil { updatePacingRate(sock) }
         guard sock.pacingRate > 0 else { return maxSegs }
         let bytes = Int(min(sock.pacingRate >> 10, UInt64(tcpConfig.gsoMaxSize)))   // sk_pacing_shift 10: ~1 ms
         return min(maxSegs, max(tcpConfig.minTSOSegments, bytes / mss))
@@ -45,7 +46,10 @@ extension NetworkStack {
     /// Recomputes the pacing rate from cwnd and SRTT: 200 % of cwnd·MSS/SRTT in slow start,
     /// 120 % afterwards, capped by SO_MAX_PACING_RATE. Linux: `tcp_update_pacing_rate()`.
     func updatePacingRate(_ sock: TCPSocket) {
-        guard let srtt = sock.rtt.srtt, srtt > 0 else { return }
+        guard let srtt = sock.rtt.srtt, srtt > 0 else {
+            if sock.maxPacingRate > 0 { sock.pacingRate = sock.maxPacingRate }
+            return
+        }
         let ratio = sock.window.cwnd < sock.window.ssthresh / 2 ? tcpConfig.pacingSlowStartRatio
             : tcpConfig.pacingCongestionAvoidanceRatio
         let inFlightBytes = UInt64(max(sock.window.cwnd, sock.packetsOut)) * UInt64(sendMSS(sock))
