@@ -22,6 +22,9 @@ public struct DeviceFeatures: OptionSet, Sendable {
     /// software just before the driver when the device has no TSO (Linux: `NETIF_F_GSO`, on by
     /// default).
     public static let gso = DeviceFeatures(rawValue: 1 << 3)
+    /// Generic receive offload: NAPI merges consecutive TCP segments of a flow before the stack
+    /// sees them (Linux: `NETIF_F_GRO`, on by default).
+    public static let gro = DeviceFeatures(rawValue: 1 << 4)
 }
 
 /// Interface counters, as `ip -s link` shows them (Linux: `struct rtnl_link_stats64`).
@@ -86,6 +89,11 @@ public final class RxQueue {
     public let index: Int
     public let ring: RxRing
     @exclusivity(unchecked) public internal(set) var napi = NAPIContext()
+    /// Packets GRO is merging during a poll.
+    let gro = GROTable()
+    /// Segments GRO merged into another packet, and packets it passed up.
+    public var groMerged: UInt64 { gro.merged }
+    public var groFlushed: UInt64 { gro.flushed }
     init(index: Int, ring: RxRing) { self.index = index; self.ring = ring }
 }
 
@@ -98,7 +106,7 @@ public struct DeviceConfiguration: Sendable {
     public var txQueues: Int = 1
     public var rxQueues: Int = 1
     public var ringSize: Int = 256
-    public var features: DeviceFeatures = [.scatterGather, .gso]
+    public var features: DeviceFeatures = [.scatterGather, .gso, .gro]
     /// Skip ARP (Linux: `IFF_NOARP`); implied by `.ip` link type.
     public var noARP = false
     /// Qdisc for each TX queue.
@@ -109,6 +117,10 @@ public struct DeviceConfiguration: Sendable {
     public var interruptThrottle: Nanoseconds = 0
     /// The NIC's line rate in bits per second (0 = infinitely fast).
     public var lineRate: UInt64 = 0
+    /// Largest frame the device takes in, when it is more than the MTU allows. A TUN device
+    /// takes whatever its writer hands it, up to 64 KiB, whatever the MTU (Linux:
+    /// `tun_get_user()` checks no MTU); a NIC takes what fits its receive buffers.
+    public var maxReceiveFrame: Int = 0
 
     public init(name: String, linkType: LinkType = .ethernet, mac: MACAddress = .zero, mtu: Int = 1500) {
         self.name = name; self.linkType = linkType; self.mac = mac; self.mtu = mtu
@@ -150,6 +162,8 @@ public final class NetDevice {
     public let nic: NICModel
     @exclusivity(unchecked) public internal(set) var stats = DeviceStatistics()
     @exclusivity(unchecked) public internal(set) var addresses: [InterfaceAddress] = []
+    /// See `DeviceConfiguration.maxReceiveFrame`.
+    public let maxReceiveFrame: Int
     /// Link-layer header length (Linux: `dev->hard_header_len`).
     public var headerLength: Int { linkType == .ethernet ? 14 : 0 }
 
@@ -166,6 +180,7 @@ public final class NetDevice {
         if !port.offloads.contains(.tcpSegmentation) || !f.contains(.txChecksum) { f.remove(.tso) }
         features = f
         noARP = c.noARP || c.linkType == .ip
+        maxReceiveFrame = c.maxReceiveFrame
         let tx = (0..<max(1, c.txQueues)).map { _ in TxRing(size: c.ringSize) }
         let rx = (0..<max(1, c.rxQueues)).map { _ in RxRing(size: c.ringSize) }
         txQueues = tx.enumerated().map { TxQueue(index: $0.offset, deviceIndex: index, qdisc: c.qdisc.make(txQueueLength: c.txQueueLength), ring: $0.element) }

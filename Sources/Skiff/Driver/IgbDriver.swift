@@ -185,9 +185,10 @@ extension NetworkStack {
             dev.stats.rxPackets &+= 1
             dev.stats.rxBytes &+= UInt64(frameLength)
             done += 1
-            netifReceive(buffer, device: dev, slot: i)
+            groReceive(buffer, device: dev, queue: q, slot: i)
             if ring.unused >= NetworkStack.rxRefillBatch { refillRx(device: dev, queue: dev.rxQueues[q]) }
         }
+        groFlushAll(device: dev, queue: q)
         refillRx(device: dev, queue: dev.rxQueues[q])
         return done
     }
@@ -196,10 +197,12 @@ extension NetworkStack {
     /// Linux: `igb_alloc_rx_buffers()`.
     func refillRx(device dev: NetDevice, queue rxq: RxQueue) {
         let ring = rxq.ring
-        // A device whose link carries large segments gets big receive buffers, so a 64 KiB
-        // frame spans few of them (virtio's big/mergeable buffers); others fit one frame.
-        let size = dev.features.contains(.tso) ? max(dev.mtu + dev.headerLength + 4, 9216)
-            : max(dev.mtu + dev.headerLength + 4, 1536)
+        // A device whose link carries large segments posts buffers that hold a whole 64 KiB
+        // frame (virtio's "big packets"); others fit one frame of the MTU (or of the largest
+        // frame the device takes, as TUN does). Frames longer than a buffer still span several
+        // (mergeable buffers).
+        let size = dev.features.contains(.tso) ? max(dev.mtu + dev.headerLength + 4, 65_536 + 64)
+            : max(dev.mtu + dev.headerLength + 4, 1536, dev.maxReceiveFrame)
         dev.nic.maxFrameLength = size
         var filled = false
         while ring.unused > 0 {

@@ -25,6 +25,8 @@ public enum SocketOption: Sendable, Equatable {
     case congestion(String)
     /// TCP_NOTSENT_LOWAT in bytes.
     case notSentLowat(Int)
+    /// TCP_SYNCNT: SYN retransmissions of a connect (1...127; Linux: `icsk_syn_retries`).
+    case synCount(Int)
     /// SO_MAX_PACING_RATE in bytes per second (0 = no cap). As in Linux, setting it also turns
     /// TCP's own pacing on for the socket.
     case maxPacingRate(UInt64)
@@ -34,7 +36,7 @@ public enum SocketOption: Sendable, Equatable {
 public enum SocketOptionName: Sendable, CaseIterable {
     case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
     case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
-    case maxPacingRate
+    case maxPacingRate, synCount
 }
 
 /// A value `getsockopt` returns.
@@ -119,6 +121,9 @@ extension NetworkStack {
         case let .notSentLowat(v):
             guard v >= 0 else { return .EINVAL }
             s.options.notSentLowat = v
+        case let .synCount(n):
+            guard (1...127).contains(n) else { return .EINVAL }
+            s.options.synCount = n
         case let .maxPacingRate(v):
             s.maxPacingRate = v
             if v > 0 && (s.pacingRate == 0 || s.pacingRate > v) { s.pacingRate = v }
@@ -149,7 +154,8 @@ extension NetworkStack {
         case .keepCount: return .success(.int(s.options.keepCount))
         case .userTimeout: return .success(.int(Int(s.options.userTimeout / Time.millisecond)))
         case .congestion: return .success(.string(s.congestion.name.rawValue))
-        case .notSentLowat: return .success(.int(s.options.notSentLowat == Int(UInt32.max) ? 0 : s.options.notSentLowat))
+        case .notSentLowat: return .success(.int(s.options.notSentLowat))
+        case .synCount: return .success(.int(s.options.synCount > 0 ? s.options.synCount : tcpConfig.synRetries))
         case .maxPacingRate: return .success(.int(Int(clamping: s.maxPacingRate)))
         }
     }

@@ -267,7 +267,7 @@ extension NetworkStack {
         if s.finReceived { e.insert(.readHangup) }
         if s.finReceived && s.shutdownWrite { e.insert(.hangup) }
         let notSent = Int(s.writeSeq &- s.sndNxt)
-        if !s.shutdownWrite && s.queuedBytes < s.sendBufferSize && notSent < s.options.notSentLowat {
+        if !s.shutdownWrite && s.queuedBytes < s.sendBufferSize && notSent < notSentLowat(s) {
             e.insert(.writable)
         }
         return e

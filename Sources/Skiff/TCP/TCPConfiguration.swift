@@ -43,6 +43,8 @@ public struct TCPConfiguration: Sendable {
     public var rack = true
     /// Linux: `tcp_tw_reuse` (2: loopback only; here: off unless set).
     public var timeWaitReuse = false
+    /// Linux: `tcp_notsent_lowat` — the default TCP_NOTSENT_LOWAT of new sockets (UInt32.max: off).
+    public var notSentLowat = Int(UInt32.max)
     /// Largest GSO packet the stack builds (Linux: the device's `gso_max_size`, 64 KiB).
     public var gsoMaxSize = 65_536
     /// Fewest segments a TSO packet is sized for (Linux: `tcp_min_tso_segs`).

@@ -201,6 +201,7 @@ extension NetworkStack {
         c.options = l.options
         c.sendBufferSize = l.sendBufferSize
         c.receiveBufferSize = l.receiveBufferSize
+        c.receiveBufferLocked = l.receiveBufferLocked
         c.congestion = l.congestion
         c.parent = l.handle
         initConnection(c)

@@ -65,6 +65,11 @@ extension NetworkStack {
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
             sock.queuedBytes += n
+            if !flags.contains(.more) && tcpSlab.length(at: tail) >= goal {
+                // A full skb goes out with PSH, as packetdrill's Linux traces show for every
+                // size-goal skb of a write (tcp_sendmsg's push of a full skb).
+                tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
+            }
             copied += n
         }
         if copied == 0 { return .failure(.EAGAIN) }
@@ -291,10 +296,15 @@ extension NetworkStack {
         p.storeBytes(of: flags, toByteOffset: 13, as: UInt8.self)
         let win: UInt16
         if syn {
-            // Linux: tcp_select_initial_window() — at most 64 KiB on a SYN (never scaled), rounded
-            // down to whole segments of the MSS (less the timestamp option on a SYN-ACK carrying it).
+            // Linux: tcp_select_initial_window() — the receive space (`tcp_full_space`: half of
+            // sk_rcvbuf, which is tcp_rmem[1] unless SO_RCVBUF set it) rounded down to whole
+            // segments of the MSS (less the timestamp option on a SYN-ACK carrying it), then at
+            // most 64 KiB on a SYN (never scaled): 64240 for the default 128 KiB, 65535 exactly
+            // for packetdrill's 540000.
             let m = max(sock.advertisedMSS - (sock.state == .synReceived && sock.timestampsEnabled ? 12 : 0), 1)
-            let w = UInt32(min(65535, max(0, sock.receiveBufferSize / 2)) / m * m)
+            let rcvbuf = sock.receiveBufferLocked ? sock.receiveBufferSize : tcpConfig.receiveMemory.1
+            let space = max(0, rcvbuf / 2)
+            let w = UInt32(min(65535, space > m ? space / m * m : space))
             sock.rcvWnd = w
             sock.rcvWup = sock.rcvNxt
             win = UInt16(w)

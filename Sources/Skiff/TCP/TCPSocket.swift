@@ -27,13 +27,15 @@ public struct TCPOptionsState: Sendable {
     public var keepCount = 9
     /// TCP_USER_TIMEOUT (0 = off).
     public var userTimeout: Nanoseconds = 0
-    /// TCP_NOTSENT_LOWAT (bytes; UInt32.max = off).
-    public var notSentLowat = Int(UInt32.max)
+    /// TCP_NOTSENT_LOWAT in bytes; 0 = unset, `tcp_notsent_lowat` applies (Linux: `tp->notsent_lowat`).
+    public var notSentLowat = 0
     /// SO_LINGER: (on, seconds).
     public var linger: (Bool, Int) = (false, 0)
     /// SO_REUSEADDR / SO_REUSEPORT.
     public var reuseAddress = false
     public var reusePort = false
+    /// TCP_SYNCNT: SYN retransmissions before giving up (0 = `tcp_syn_retries`).
+    public var synCount = 0
     public init() {}
 }
 

@@ -86,7 +86,7 @@ extension NetworkStack {
         guard sock.packetsOut > 0 else { return }
         let limit: Int
         switch sock.state {
-        case .synSent: limit = tcpConfig.synRetries
+        case .synSent: limit = sock.options.synCount > 0 ? sock.options.synCount : tcpConfig.synRetries
         case .synReceived: limit = tcpConfig.synAckRetries
         default: limit = sock.orphaned ? tcpConfig.orphanRetries : tcpConfig.retries2
         }

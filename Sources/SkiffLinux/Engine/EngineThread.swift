@@ -149,10 +149,10 @@ public final class EngineThread: @unchecked Sendable {
         }
     }
 
-    /// The size of the receive buffers the driver posts (as `refillRx` chooses it: 9 KiB on a
+    /// The size of the receive buffers the driver posts (as `refillRx` chooses it: 64 KiB on a
     /// device with TSO, whose link carries large segments; one frame otherwise).
     static func receiveBufferBytes(_ d: NetDevice) -> Int {
-        d.features.contains(.tso) ? max(d.mtu + d.headerLength + 4, 9216) : max(d.mtu + d.headerLength + 4, 1536)
+        d.features.contains(.tso) ? max(d.mtu + d.headerLength + 4, 65_536 + 64) : max(d.mtu + d.headerLength + 4, 1536)
     }
 
     /// Busy polling: reads the port without sleeping for up to `busyPoll` before the thread goes

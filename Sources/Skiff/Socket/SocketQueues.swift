@@ -1,0 +1,32 @@
+/// How much a TCP socket holds in its queues, as `ioctl` reports it (Linux: `tcp_ioctl()`).
+public struct SocketQueueSizes: Sendable, Equatable {
+    /// SIOCINQ / FIONREAD: bytes ready to read (Linux: `tcp_inq()`; the FIN is not a byte).
+    public var readable: Int
+    /// SIOCOUTQ: bytes not yet acknowledged, sent or not (Linux: `write_seq - snd_una`).
+    public var unacknowledged: Int
+    /// SIOCOUTQNSD: bytes not yet sent (Linux: `write_seq - snd_nxt`).
+    public var notSent: Int
+}
+
+extension NetworkStack {
+    /// The queue sizes of a TCP socket. EINVAL for a listener (Linux answers so), EBADF when
+    /// `fd` is not a TCP socket. During the handshake every size is 0.
+    public func queueSizes(_ fd: Int32) -> Result<SocketQueueSizes, Errno> {
+        guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        if s.state == .listen { return .failure(.EINVAL) }
+        if s.state == .synSent || s.state == .synReceived {
+            return .success(SocketQueueSizes(readable: 0, unacknowledged: 0, notSent: 0))
+        }
+        return .success(SocketQueueSizes(readable: s.receiveQueueBytes,
+                                         unacknowledged: Int(s.writeSeq &- s.sndUna),
+                                         notSent: Int(s.writeSeq &- s.sndNxt)))
+    }
+}
+
+extension NetworkStack {
+    /// The not-sent low-water mark in force: the socket's TCP_NOTSENT_LOWAT, else the sysctl
+    /// (Linux: `tcp_notsent_lowat()`).
+    func notSentLowat(_ s: TCPSocket) -> Int {
+        s.options.notSentLowat > 0 ? s.options.notSentLowat : tcpConfig.notSentLowat
+    }
+}
