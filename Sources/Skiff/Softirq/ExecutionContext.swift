@@ -21,7 +21,15 @@ public enum ExecutionContext: Int, CaseIterable, Sendable {
 /// Entering a context charges the time since the last switch to the context being left, so
 /// nested contexts (a softirq run at the end of a system call, an interrupt inside a softirq)
 /// are accounted to the innermost one, as Linux's `irqtime_account_irq` does.
-public enum AccountingClock: Sendable { case threadCPU, monotonic }
+public enum AccountingClock: Sendable {
+    case threadCPU, monotonic
+    /// The thread's CPU clock read only when the outermost context is entered and left (two
+    /// system calls per stack entry instead of two per switch); the switches in between are
+    /// timed on the monotonic clock and each context's share of the span is scaled to the CPU
+    /// time the thread really used in it. For threads that share a stack (the engine threads and
+    /// application threads of a real host), where a switch per frame would cost a system call.
+    case threadCPUScaled
+}
 
 public struct ContextAccounting: Sendable {
     /// CPU nanoseconds by context.
@@ -37,6 +45,10 @@ public struct ContextAccounting: Sendable {
 
     private var stack: [ExecutionContext] = []
     private var last: Nanoseconds = 0
+    /// `.threadCPUScaled`: wall time per context in the current span, and the span's start on
+    /// the thread's CPU clock.
+    private var spanWall: (Nanoseconds, Nanoseconds, Nanoseconds) = (0, 0, 0)
+    private var spanCPUStart: Nanoseconds = 0
 
     public init() { stack.reserveCapacity(8) }
 
@@ -45,7 +57,11 @@ public struct ContextAccounting: Sendable {
 
     public mutating func enter(_ c: ExecutionContext) {
         entries[c.rawValue] &+= 1
-        if enabled {
+        if enabled && clock == .threadCPUScaled {
+            let t = MonotonicClock.read()
+            if let top = stack.last { addSpan(top, t &- last) } else { spanCPUStart = threadCPUTime() }
+            last = t
+        } else if enabled {
             let t = clock == .threadCPU ? threadCPUTime() : MonotonicClock.read()
             if let top = stack.last { cpu[top.rawValue] &+= t &- last }
             last = t
@@ -55,7 +71,12 @@ public struct ContextAccounting: Sendable {
 
     public mutating func leave() {
         guard let top = stack.popLast() else { return }
-        if enabled {
+        if enabled && clock == .threadCPUScaled {
+            let t = MonotonicClock.read()
+            addSpan(top, t &- last)
+            last = t
+            if stack.isEmpty { closeSpan() }
+        } else if enabled {
             let t = clock == .threadCPU ? threadCPUTime() : MonotonicClock.read()
             cpu[top.rawValue] &+= t &- last
             last = t
@@ -63,4 +84,27 @@ public struct ContextAccounting: Sendable {
     }
 
     public func cpuTime(_ c: ExecutionContext) -> Nanoseconds { cpu[c.rawValue] }
+
+    @inline(__always)
+    private mutating func addSpan(_ c: ExecutionContext, _ d: Nanoseconds) {
+        switch c {
+        case .process: spanWall.0 &+= d
+        case .softirq: spanWall.1 &+= d
+        case .hardirq: spanWall.2 &+= d
+        }
+    }
+
+    /// Ends a span: its CPU time, split by each context's share of its wall time.
+    private mutating func closeSpan() {
+        let used = threadCPUTime() &- spanCPUStart
+        let wall = spanWall.0 &+ spanWall.1 &+ spanWall.2
+        if wall > 0 {
+            // CPU time never exceeds wall time; when the thread was preempted it is less.
+            let scale = min(1.0, Double(used) / Double(wall))
+            cpu[0] &+= Nanoseconds(Double(spanWall.0) * scale)
+            cpu[1] &+= Nanoseconds(Double(spanWall.1) * scale)
+            cpu[2] &+= Nanoseconds(Double(spanWall.2) * scale)
+        }
+        spanWall = (0, 0, 0)
+    }
 }

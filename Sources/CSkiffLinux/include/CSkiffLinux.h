@@ -1,0 +1,36 @@
+#ifndef CSKIFFLINUX_H
+#define CSKIFFLINUX_H
+// What Glibc's Swift module leaves out: GNU extensions (the module is built without
+// _GNU_SOURCE) and the Linux-only epoll, eventfd and timerfd headers. Thin wrappers only.
+#include <sys/socket.h>
+#include <time.h>
+#include <pthread.h>
+
+/// Layout of `struct mmsghdr` (<bits/socket.h> under __USE_GNU).
+struct skiff_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+/// `recvmmsg(2)` under a name that cannot clash with glibc's own declaration.
+extern int skiff_recvmmsg(int fd, struct skiff_mmsghdr *vmessages, unsigned int vlen, int flags,
+                          struct timespec *timeout) __asm__("recvmmsg");
+
+/// `pthread_setname_np(3)` (GNU).
+extern int skiff_pthread_setname_np(pthread_t thread, const char *name) __asm__("pthread_setname_np");
+
+/// epoll: a non-blocking-friendly set; `struct epoll_event` is packed on x86-64, so callers see
+/// only descriptors. Return -1 and errno on failure, as the system calls.
+int skiff_epoll_create(void);
+int skiff_epoll_add(int epfd, int fd);
+/// Waits up to `timeout_ms` (-1: no limit); writes the ready descriptors to `fds`.
+int skiff_epoll_wait(int epfd, int *fds, int max, int timeout_ms);
+
+/// A non-blocking, close-on-exec eventfd (Linux: `eventfd2`).
+int skiff_eventfd(void);
+/// A non-blocking, close-on-exec CLOCK_MONOTONIC timerfd.
+int skiff_timerfd(void);
+/// Arms `fd` at absolute monotonic nanoseconds (0 disarms).
+int skiff_timerfd_arm(int fd, unsigned long long at_ns);
+
+#endif

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSkiffLinux
+import Skiff
+
+/// The three things an engine thread sleeps on: its port descriptor, an eventfd other threads
+/// write when the stack's next deadline moved earlier (the wake hook), and a timerfd armed at
+/// that deadline. Linux counterparts: the queue's interrupt line, `raise_softirq()` waking
+/// `ksoftirqd`, and the hrtimer that expires the timer wheel.
+final class WakeSources: @unchecked Sendable {
+    let epoll: Int32
+    let event: Int32
+    let timer: Int32
+    let port: Int32
+    private var armedAt: Nanoseconds = .max
+    private let ready: UnsafeMutablePointer<Int32>
+    static let capacity: Int32 = 8
+
+    init(port: Int32) throws(PortError) {
+        let ep = skiff_epoll_create()
+        guard ep >= 0 else { throw .system(operation: "epoll_create1", device: "engine", errno: errno) }
+        let ev = skiff_eventfd()
+        let tf = skiff_timerfd()
+        guard ev >= 0, tf >= 0 else {
+            let e = errno
+            Glibc.close(ep); if ev >= 0 { Glibc.close(ev) }; if tf >= 0 { Glibc.close(tf) }
+            throw .system(operation: "eventfd/timerfd_create", device: "engine", errno: e)
+        }
+        epoll = ep; event = ev; timer = tf; self.port = port
+        ready = .allocate(capacity: Int(WakeSources.capacity))
+        for fd in [port, ev, tf] where skiff_epoll_add(ep, fd) != 0 {
+            let err = errno
+            close()
+            throw .system(operation: "epoll_ctl", device: "engine", errno: err)
+        }
+    }
+
+    deinit { ready.deallocate() }
+
+    /// Wakes the thread from any other thread (no allocation).
+    @inline(__always)
+    func wake() {
+        var one: UInt64 = 1
+        _ = write(event, &one, 8)
+    }
+
+    /// Arms the timer at an absolute monotonic time; nil disarms it.
+    func arm(at deadline: Nanoseconds?) {
+        let d = deadline ?? .max
+        if d == armedAt { return }
+        armedAt = d
+        _ = skiff_timerfd_arm(timer, d == .max ? 0 : max(d, 1))
+    }
+
+    /// Sleeps until one source is ready or `timeoutMs` passes (-1: no limit). Drains the eventfd
+    /// and timerfd; returns true when the port descriptor is readable.
+    @discardableResult
+    func sleep(timeoutMs: Int32) -> Bool {
+        let n = skiff_epoll_wait(epoll, ready, WakeSources.capacity, timeoutMs)
+        var portReady = false
+        var scratch: UInt64 = 0
+        if n > 0 {
+            for i in 0..<Int(n) {
+                let fd = ready[i]
+                if fd == port { portReady = true }
+                else if fd == event { _ = read(event, &scratch, 8) }
+                else if fd == timer { _ = read(timer, &scratch, 8); armedAt = .max }
+            }
+        }
+        return portReady
+    }
+
+    func close() {
+        Glibc.close(epoll); Glibc.close(event); Glibc.close(timer)
+    }
+}
