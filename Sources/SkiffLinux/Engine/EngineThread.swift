@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CSkiffLinux
 import Skiff
+import Synchronization
 
 /// Counters of one engine thread (Linux: a CPU's line in `/proc/net/softnet_stat` and its
 /// `ksoftirqd` thread's CPU time).
@@ -46,9 +47,9 @@ public final class EngineThread: @unchecked Sendable {
     public var busyPoll: Nanoseconds = 0
     private var thread = pthread_t()
     private var started = false
-    /// Written by `stop()` from another thread, read by the loop; a word-sized flag guarded by
-    /// the eventfd write that follows it.
-    private let stopFlag: UnsafeMutablePointer<Int32>
+    /// Set by `stop()` from another thread, read by the loop (the eventfd write that follows
+    /// wakes it).
+    private let stopFlag = Atomic<Bool>(false)
     private var stats = EngineStatistics()
     /// Busy-poll hits, counted by the loop outside the lock and copied into `stats` under it.
     private var busyHits: UInt64 = 0
@@ -65,8 +66,6 @@ public final class EngineThread: @unchecked Sendable {
         // MAX_SKB_FRAGS for virtio's mergeable buffers); 16 buffers leave a spare.
         batch.maxReceiveFrame = 16 * EngineThread.receiveBufferBytes(device)
         wake = try WakeSources(port: port.fileDescriptor(queue: queue))
-        stopFlag = .allocate(capacity: 1)
-        stopFlag.initialize(to: 0)
         if ownsTimers {
             let w = wake
             shared.withStack { _, _ in shared.wakeEngine = { w.wake() } }
@@ -75,7 +74,6 @@ public final class EngineThread: @unchecked Sendable {
 
     deinit {
         wake.close()
-        stopFlag.deallocate()
     }
 
     /// Starts the thread.
@@ -94,7 +92,7 @@ public final class EngineThread: @unchecked Sendable {
     public func stop() {
         guard started else { return }
         started = false
-        __atomic_store_flag(stopFlag)
+        stopFlag.store(true, ordering: .releasing)
         wake.wake()
         pthread_join(thread, nil)
         if ownsTimers { shared.withStack { _, _ in shared.wakeEngine = nil } }
@@ -122,7 +120,7 @@ public final class EngineThread: @unchecked Sendable {
         var keepPolling = true
         var pending = 0
         defer { shared.withStack { _, _ in stats.cpuTime = threadCPUTime() } }
-        while __atomic_load_flag(stopFlag) == 0 {
+        while !stopFlag.load(ordering: .acquiring) {
             if !keepPolling {
                 if busyPoll > 0 { pending = spin() }
                 if pending == 0 { wake.sleep(timeoutMs: -1) }
@@ -163,7 +161,7 @@ public final class EngineThread: @unchecked Sendable {
         repeat {
             let n = port.receive(queue: queue, into: batch)
             if n > 0 { busyHits &+= 1; return n }
-        } while MonotonicClock.read() < until && __atomic_load_flag(stopFlag) == 0
+        } while MonotonicClock.read() < until && !stopFlag.load(ordering: .acquiring)
         return 0
     }
 
@@ -192,13 +190,4 @@ public final class EngineThread: @unchecked Sendable {
             stack.contexts.leave()
         }
     }
-}
-
-@inline(__always) private func __atomic_store_flag(_ p: UnsafeMutablePointer<Int32>) {
-    // A plain store is enough on x86-64; the eventfd write that follows orders it for the reader.
-    p.pointee = 1
-}
-
-@inline(__always) private func __atomic_load_flag(_ p: UnsafeMutablePointer<Int32>) -> Int32 {
-    p.pointee
 }
