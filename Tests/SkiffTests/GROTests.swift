@@ -81,4 +81,16 @@ import SkiffWire
         #expect(p.take().filter(\.isPureAck).count >= 2)   // an ACK for every two segments
         #expect(try p.read(fd).get() == data)
     }
+
+    @Test("a router merges with GRO and forwards the merged packets; GSO cuts them again with valid checksums")
+    func forwardedGROPacketsAreCutAgain() throws {
+        let net = Lab.Routed()
+        let t = BulkTransfer(world: net.world, sender: net.a, receiver: net.c, port: 5001, bytes: 4 << 20)
+        #expect(t.run(limit: 120 * Time.second))
+        #expect(t.received == 4 << 20 && t.mismatches == 0)
+        #expect(t.senderHash.hexDigest() == t.receiverHash.hexDigest())
+        #expect(net.rLeft.rxQueues[0].groMerged > 0)
+        #expect(net.r.counters.ipForwDatagrams > 0)
+        #expect(net.c.tcpCounters.inCsumErrors == 0 && net.c.drops[.tcpChecksum] == 0)
+    }
 }

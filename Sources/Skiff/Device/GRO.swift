@@ -117,6 +117,11 @@ extension NetworkStack {
         if f.segments > 1 {
             b.setIPv4TotalLength(f.ipLength, at: f.ipOffset)
             b.meta.gsoSize = UInt16(truncatingIfNeeded: f.segmentSize)
+            // As Linux's tcp4_gro_complete(): the TCP checksum field gets the pseudo-header sum
+            // of the merged length and the checksum is left partial, so a forwarded packet is
+            // finished by GSO or the NIC; local delivery trusts `checksumValid`.
+            b.setPartialTCPChecksum(ipOffset: f.ipOffset, tcpLength: f.ipLength - 20)
+            b.meta.checksumPartial = true
         }
         b.meta.checksumValid = true
         table.flushed &+= 1
@@ -175,6 +180,17 @@ extension PacketBuffer {
     mutating func orTCPFlags(_ f: UInt8, at offset: Int) {
         let p = data + offset + 13
         p.storeBytes(of: p.load(as: UInt8.self) | f, as: UInt8.self)
+    }
+
+    /// Puts the pseudo-header sum (source, destination, protocol, `tcpLength`) in the TCP
+    /// checksum field of the IPv4 packet at `ipOffset` (Linux: `~tcp_v4_check(len, saddr, daddr, 0)`).
+    mutating func setPartialTCPChecksum(ipOffset: Int, tcpLength: Int) {
+        let ip = data + ipOffset
+        let src = IPv4Address(UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+        let dst = IPv4Address(UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+        let ps = InternetChecksum.pseudoHeaderSum(source: src, destination: dst, protocol: IPProtocol.tcp,
+                                                  length: UInt16(truncatingIfNeeded: tcpLength))
+        (ip + 20).storeBytes(of: (~InternetChecksum.fold(ps)).bigEndian, toByteOffset: 16, as: UInt16.self)
     }
 
     /// Rewrites the IPv4 total length at `offset` and the header checksum.
