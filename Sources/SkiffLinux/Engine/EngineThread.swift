@@ -68,7 +68,11 @@ public final class EngineThread: @unchecked Sendable {
         wake = try WakeSources(port: port.fileDescriptor(queue: queue))
         if ownsTimers {
             let w = wake
-            shared.withStack { _, _ in shared.wakeEngine = { w.wake() } }
+            // The hook runs under the stack lock in the thread whose call moved the next
+            // deadline earlier: it re-arms the engine's timerfd there (a system call, no wake-up
+            // of the engine thread, which sleeps on in epoll until the timer or the port fires).
+            let s = shared
+            shared.withStack { _, _ in shared.wakeEngine = { w.arm(at: s.engineWakeAt) } }
         }
     }
 
@@ -137,13 +141,16 @@ public final class EngineThread: @unchecked Sendable {
                 stack.run(now: now)
                 stats.runs &+= 1
                 let d = stack.nextDeadline()
-                if ownsTimers { shared.engineWakeAt = d ?? .max }
+                if ownsTimers {
+                    shared.engineWakeAt = d ?? .max
+                    wake.noteExpiry()
+                    wake.arm(at: d)   // under the lock, as the hook arms it
+                }
                 return d
             }
             // Keep polling while the port fills whole batches or work is due now.
             let now = MonotonicClock.read()
             keepPolling = n == batch.capacity || (next.map { $0 <= now } ?? false)
-            if ownsTimers && !keepPolling { wake.arm(at: next) }
         }
     }
 

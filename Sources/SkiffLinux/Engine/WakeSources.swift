@@ -14,6 +14,9 @@ final class WakeSources: @unchecked Sendable {
     let timer: Int32
     let port: Int32
     private var armedAt: Nanoseconds = .max
+    /// The timer expired during the last sleep (the engine thread's own flag; it clears it with
+    /// `noteExpiry()` under the stack lock).
+    private var timerFired = false
     private let ready: UnsafeMutablePointer<Int32>
     static let capacity: Int32 = 8
 
@@ -45,7 +48,13 @@ final class WakeSources: @unchecked Sendable {
         _ = write(event, &one, 8)
     }
 
-    /// Arms the timer at an absolute monotonic time; nil disarms it.
+    /// After a sleep, under the stack lock: a timer that expired is no longer armed.
+    func noteExpiry() {
+        if timerFired { timerFired = false; armedAt = .max }
+    }
+
+    /// Arms the timer at an absolute monotonic time; nil disarms it. Called under the stack lock
+    /// (by the engine, or by the wake hook in another thread), which guards `armedAt`.
     func arm(at deadline: Nanoseconds?) {
         let d = deadline ?? .max
         if d == armedAt { return }
@@ -65,7 +74,7 @@ final class WakeSources: @unchecked Sendable {
                 let fd = ready[i]
                 if fd == port { portReady = true }
                 else if fd == event { _ = read(event, &scratch, 8) }
-                else if fd == timer { _ = read(timer, &scratch, 8); armedAt = .max }
+                else if fd == timer { _ = read(timer, &scratch, 8); timerFired = true }
             }
         }
         return portReady
