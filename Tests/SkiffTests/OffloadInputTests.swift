@@ -109,4 +109,36 @@ import SkiffWire
         #expect(!ok)
         _ = consume clone
     }
+
+    @Test("direct receive: frames written into posted buffers are completed in ring order; a bad length is an empty, counted buffer")
+    func directReceiveIntoPostedBuffers() throws {
+        let h = Lab.Host(name: "B", offloads: [.checksum, .tcpSegmentation]) { $0.features.formUnion([.tso, .txChecksum]) }
+        h.stack.addPermanentNeighbour(Lab.aIP, mac: Lab.aMAC, device: h.dev)
+        let nic = h.dev.nic
+        let slots = UnsafeMutablePointer<UnsafeMutableRawBufferPointer>.allocate(capacity: 4)
+        defer { slots.deallocate() }
+        #expect(nic.postedReceiveBuffers(queue: 7, max: 4, into: slots) == 0)   // no such queue
+        let k = nic.postedReceiveBuffers(queue: 0, max: 4, into: slots)
+        #expect(k == 4 && slots[0].count >= 65_536)
+        // Buffer 0: an echo request; buffer 1: a length the port reported as unusable; buffer 2:
+        // longer than a buffer; buffer 3: another echo request.
+        let ping = Lab.ethernet(Lab.ipv4(Lab.echoRequest(sequence: 1), protocol: IPProtocol.icmp))
+        let ping2 = Lab.ethernet(Lab.ipv4(Lab.echoRequest(sequence: 2), protocol: IPProtocol.icmp))
+        ping.withUnsafeBytes { slots[0].copyMemory(from: $0) }
+        ping2.withUnsafeBytes { slots[3].copyMemory(from: $0) }
+        var lengths = [ping.count, -1, slots[2].count + 1, ping2.count]
+        var offloads = [FrameOffload](repeating: .none, count: 4)
+        let frames = nic.rxFrames, errors = nic.rxLengthErrors
+        lengths.withUnsafeMutableBufferPointer { l in
+            offloads.withUnsafeMutableBufferPointer { o in
+                nic.completeDirectReceive(queue: 0, lengths: l.baseAddress!, offloads: o.baseAddress!, count: 4, now: h.now)
+            }
+        }
+        h.settle()
+        #expect(nic.rxFrames - frames == 2 && nic.rxLengthErrors - errors == 2)
+        let replies = h.port.take().compactMap { Lab.icmpMessage($0.bytes) }.filter { $0.type == 0 }
+        #expect(replies.count == 2)
+        #expect(h.stack.drops[.frameTooShort] == 2)
+        #expect(h.shutdownIsClean())
+    }
 }

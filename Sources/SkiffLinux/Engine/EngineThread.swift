@@ -53,6 +53,12 @@ public final class EngineThread: @unchecked Sendable {
     private var stats = EngineStatistics()
     /// Busy-poll hits, counted by the loop outside the lock and copied into `stats` under it.
     private var busyHits: UInt64 = 0
+    /// The port, when it reads frames straight into the NIC's posted buffers (TAP with a
+    /// virtio-net header on a device with TSO, whose buffers hold a whole 64 KiB frame).
+    private let direct: (any DirectReceivePort)?
+    private let directBuffers: UnsafeMutablePointer<UnsafeMutableRawBufferPointer>
+    private let directLengths: UnsafeMutablePointer<Int>
+    private let directOffloads: UnsafeMutablePointer<FrameOffload>
 
     public init(shared: SharedStack, port: any LinuxPort, device: NetDevice, queue: Int,
                 batchCapacity: Int = 64) throws(PortError) {
@@ -66,6 +72,19 @@ public final class EngineThread: @unchecked Sendable {
         // MAX_SKB_FRAGS for virtio's mergeable buffers); 16 buffers leave a spare.
         batch.maxReceiveFrame = 16 * EngineThread.receiveBufferBytes(device)
         wake = try WakeSources(port: port.fileDescriptor(queue: queue))
+        // Only one engine may feed the ring it reads into without the lock: a single queue.
+        if let d = port as? any DirectReceivePort, d.receivesDirectly, device.features.contains(.tso),
+           port.queueCount == 1, device.rxQueues.count == 1 {
+            direct = d
+        } else {
+            direct = nil
+        }
+        directBuffers = .allocate(capacity: batchCapacity)
+        directBuffers.initialize(repeating: UnsafeMutableRawBufferPointer(start: nil, count: 0), count: batchCapacity)
+        directLengths = .allocate(capacity: batchCapacity)
+        directLengths.initialize(repeating: 0, count: batchCapacity)
+        directOffloads = .allocate(capacity: batchCapacity)
+        directOffloads.initialize(repeating: .none, count: batchCapacity)
         if ownsTimers {
             let w = wake
             // The hook runs under the stack lock in the thread whose call moved the next
@@ -78,6 +97,9 @@ public final class EngineThread: @unchecked Sendable {
 
     deinit {
         wake.close()
+        directBuffers.deallocate()
+        directLengths.deallocate()
+        directOffloads.deallocate()
     }
 
     /// Starts the thread.
@@ -130,14 +152,44 @@ public final class EngineThread: @unchecked Sendable {
                 if pending == 0 { wake.sleep(timeoutMs: -1) }
             }
             let t0 = MonotonicClock.read()
-            let n = pending > 0 ? pending : port.receive(queue: queue, into: batch)
+            var n = 0
+            var posted = -1   // ≥ 0: frames were read straight into that many posted buffers
+            if pending > 0 {
+                n = pending
+            } else if let d = direct {
+                // The buffers between the NIC's head and the tail are the NIC's: read into them
+                // without the lock, complete them under it.
+                let k = shared.withStack { _, _ in
+                    device.nic.postedReceiveBuffers(queue: queue, max: batch.capacity, into: directBuffers)
+                }
+                if k > 0 {
+                    posted = k
+                    n = d.receiveDirect(queue: queue, buffers: directBuffers, count: k, lengths: directLengths,
+                                        offloads: directOffloads, batch: batch)
+                } else {
+                    n = port.receive(queue: queue, into: batch)
+                }
+            } else {
+                n = port.receive(queue: queue, into: batch)
+            }
             pending = 0
             let readTime = MonotonicClock.read() &- t0
+            let frames = n, direct = posted >= 0
             let next: Nanoseconds? = shared.withStack { stack, now in
                 stats.wakeups &+= keepPolling ? 0 : 1
                 stats.busyPollHits = busyHits
                 stats.portReadTime &+= readTime
-                if n > 0 { stats.batches &+= 1; deliver(n, stack: stack, now: now) }
+                if frames > 0 && direct {
+                    stats.batches &+= 1
+                    stats.framesToNIC &+= UInt64(frames)
+                    stack.contexts.enter(.hardirq)
+                    device.nic.completeDirectReceive(queue: queue, lengths: directLengths, offloads: directOffloads,
+                                                     count: frames, now: now)
+                    stack.contexts.leave()
+                } else if frames > 0 {
+                    stats.batches &+= 1
+                    deliver(frames, stack: stack, now: now)
+                }
                 stack.run(now: now)
                 stats.runs &+= 1
                 let d = stack.nextDeadline()
@@ -150,7 +202,7 @@ public final class EngineThread: @unchecked Sendable {
             }
             // Keep polling while the port fills whole batches or work is due now.
             let now = MonotonicClock.read()
-            keepPolling = n == batch.capacity || (next.map { $0 <= now } ?? false)
+            keepPolling = (n > 0 && (n == batch.capacity || n == posted)) || (next.map { $0 <= now } ?? false)
         }
     }
 

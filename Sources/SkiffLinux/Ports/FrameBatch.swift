@@ -18,6 +18,8 @@ public final class FrameBatch {
     /// Frames in the batch now.
     public internal(set) var count = 0
     let storage: UnsafeMutableRawPointer
+    /// Where a direct read puts a frame's virtio-net header.
+    let directHeader: UnsafeMutableRawPointer
     let lengths: UnsafeMutablePointer<Int>
     // recvmmsg bookkeeping for AF_PACKET (unused by TAP/TUN).
     let iovecs: UnsafeMutablePointer<iovec>
@@ -38,6 +40,7 @@ public final class FrameBatch {
         self.capacity = max(1, capacity)
         self.slotSize = slotSize
         storage = .allocate(byteCount: self.capacity * slotSize, alignment: 64)
+        directHeader = .allocate(byteCount: 16, alignment: 8)
         lengths = .allocate(capacity: self.capacity)
         lengths.initialize(repeating: 0, count: self.capacity)
         iovecs = .allocate(capacity: self.capacity)
@@ -53,6 +56,7 @@ public final class FrameBatch {
 
     deinit {
         storage.deallocate()
+        directHeader.deallocate()
         lengths.deallocate()
         iovecs.deallocate()
         messages.deallocate()

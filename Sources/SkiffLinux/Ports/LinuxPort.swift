@@ -41,6 +41,21 @@ public protocol LinuxPort: NetworkPort, Sendable {
     func close()
 }
 
+/// A port that can read frames straight into the NIC's posted receive buffers (its read is the
+/// NIC's DMA): used for TAP with a virtio-net header, where frames are up to 64 KiB and the copy
+/// through a batch would double the receive copies.
+public protocol DirectReceivePort: LinuxPort {
+    /// Whether direct receive applies to this port as opened.
+    var receivesDirectly: Bool { get }
+    /// Reads up to `count` frames without blocking, frame k into `buffers[k]`; sets `lengths[k]`
+    /// (-1 for a frame it could not use: truncated, bad header) and `offloads[k]`, and counts in
+    /// the queue's `batch`. Returns how many buffers it used. Runs on the queue's engine thread
+    /// without the stack lock.
+    func receiveDirect(queue: Int, buffers: UnsafePointer<UnsafeMutableRawBufferPointer>, count: Int,
+                       lengths: UnsafeMutablePointer<Int>, offloads: UnsafeMutablePointer<FrameOffload>,
+                       batch: FrameBatch) -> Int
+}
+
 extension LinuxPort {
     /// The same frame, once: ports without a virtio header.
     @inline(__always)

@@ -7,7 +7,7 @@ import SkiffWire
 /// checksum offload), and TUNSETOFFLOAD lets the kernel hand Skiff the same, which go to the NIC
 /// whole with their offload information. Without it every frame has complete checksums both
 /// ways. Linux: `drivers/net/tun.c` seen from user space (the host side of virtio-net).
-public final class TapPort: LinuxPort, @unchecked Sendable {
+public final class TapPort: DirectReceivePort, @unchecked Sendable {
     public let name: String
     public let linkType: LinkType = .ethernet
     public let queueCount: Int
@@ -51,6 +51,15 @@ public final class TapPort: LinuxPort, @unchecked Sendable {
     public func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, offload: FrameOffload,
                          now: Nanoseconds) -> Int {
         io.transmit(segments, length: length, l2: 14, offload: offload)
+    }
+
+    /// With the virtio-net header frames are read straight into the NIC's posted buffers.
+    public var receivesDirectly: Bool { io.vnetHeader }
+
+    public func receiveDirect(queue: Int, buffers: UnsafePointer<UnsafeMutableRawBufferPointer>, count: Int,
+                              lengths: UnsafeMutablePointer<Int>, offloads: UnsafeMutablePointer<FrameOffload>,
+                              batch: FrameBatch) -> Int {
+        io.receiveDirect(queue: queue, buffers: buffers, count: count, lengths: lengths, offloads: offloads, batch: batch)
     }
 
     public var txStatistics: PortTxStatistics { io.tx }
