@@ -192,6 +192,35 @@ import SkiffWire
         }
     }
 
+    @Test("a partial checksum on a device without checksum offload is finished in software (skb_checksum_help)")
+    func partialChecksumIsFinishedInSoftware() throws {
+        let h = Self.hostA()
+        #expect(!h.dev.features.contains(.txChecksum))
+        let payload = 301   // odd, so the sum crosses a byte boundary
+        let err: SendError? = h.stack.processContext(now: h.now) {
+            var b = h.stack.pool.allocate(size: 8 + payload)!
+            let p = b.put(8 + payload)
+            p.storeBytes(of: UInt16(5555).bigEndian, as: UInt16.self)
+            p.storeBytes(of: UInt16(7).bigEndian, toByteOffset: 2, as: UInt16.self)
+            p.storeBytes(of: UInt16(8 + payload).bigEndian, toByteOffset: 4, as: UInt16.self)
+            for i in 0..<payload { (p + 8 + i).storeBytes(of: UInt8(truncatingIfNeeded: i &* 13), as: UInt8.self) }
+            // CHECKSUM_PARTIAL: the field holds the pseudo-header sum only.
+            let ps = InternetChecksum.pseudoHeaderSum(source: Lab.aIP, destination: Lab.bIP, protocol: IPProtocol.udp,
+                                                      length: UInt16(8 + payload))
+            p.storeBytes(of: (~InternetChecksum.fold(ps)).bigEndian, toByteOffset: 6, as: UInt16.self)
+            b.meta.checksumPartial = true
+            var cache = RouteCache()
+            return h.stack.ipQueueXmit(b, destination: Lab.bIP, protocol: IPProtocol.udp, route: &cache)
+        }
+        #expect(err == nil)
+        let frames = h.port.take()
+        #expect(frames.count == 1)
+        let frame = try #require(frames.first)
+        let ip = try #require(Lab.ipPacket(frame.bytes))
+        let ok = ip.payload.withUnsafeBytes { UDPHeader.verifyChecksum(datagram: $0, source: Lab.aIP, destination: Lab.bIP) }
+        #expect(ok)
+    }
+
     @Test func softwareGSOSegmentsUDPOnADeviceWithoutTSO() throws {
         let h = Self.hostA()
         #expect(!h.dev.features.contains(.tso))

@@ -258,25 +258,9 @@ extension NetworkStack {
     /// the transport checksum starts and sits, its GSO segment size. Linux: the context
     /// descriptor `igb_tso()` / `igb_tx_csum()` write, or `virtio_net_hdr_from_skb()`.
     func offloadRequest(_ buffer: borrowing PacketBuffer, device dev: NetDevice) -> FrameOffload {
-        let l2 = dev.headerLength
-        let b = buffer.bytes
-        guard b.count >= l2 + 20 else { return .none }
-        let ihl = Int(b[l2] & 0x0F) * 4
-        let proto = b[l2 + 9]
-        let l4Start = l2 + ihl
-        var o = FrameOffload()
-        o.checksumStart = UInt16(l4Start)
-        o.needsChecksum = buffer.meta.checksumPartial
-        if proto == IPProtocol.tcp {
-            o.checksumOffset = 16
-            if b.count >= l4Start + 20 {
-                o.headerLength = UInt16(l4Start + Int(b[l4Start + 12] >> 4) * 4)
-            }
-        } else {
-            o.checksumOffset = 6
-            o.headerLength = UInt16(l4Start + 8)
-        }
-        o.segmentSize = buffer.meta.gsoSize
-        return o
+        guard let t = TransportLayout(buffer.bytes, linkHeader: dev.headerLength) else { return .none }
+        return FrameOffload(segmentSize: buffer.meta.gsoSize, headerLength: UInt16(t.headerLength),
+                            checksumStart: UInt16(t.start), checksumOffset: UInt16(t.checksumOffset),
+                            needsChecksum: buffer.meta.checksumPartial)
     }
 }

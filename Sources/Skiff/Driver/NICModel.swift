@@ -42,6 +42,8 @@ public final class NICModel {
     @exclusivity(unchecked) public internal(set) var rxLengthErrors: UInt64 = 0
     /// Largest frame the posted receive buffers hold; set by the driver.
     @exclusivity(unchecked) var maxFrameLength = Int.max
+    /// Bytes of each receive buffer the driver posts (0 before the first refill).
+    public var receiveBufferSize: Int { maxFrameLength == Int.max ? 0 : maxFrameLength }
     /// Frames dropped because a descriptor pointed at unmapped memory.
     @exclusivity(unchecked) public internal(set) var dmaErrors: UInt64 = 0
 

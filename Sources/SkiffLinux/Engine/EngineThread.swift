@@ -70,7 +70,7 @@ public final class EngineThread: @unchecked Sendable {
         batch = FrameBatch(capacity: batchCapacity)
         // The NIC spreads a GSO frame over a head buffer and up to 17 fragments (Linux:
         // MAX_SKB_FRAGS for virtio's mergeable buffers); 16 buffers leave a spare.
-        batch.maxReceiveFrame = 16 * EngineThread.receiveBufferBytes(device)
+        batch.maxReceiveFrame = 16 * max(device.nic.receiveBufferSize, 1536)
         wake = try WakeSources(port: port.fileDescriptor(queue: queue))
         // Only one engine may feed the ring it reads into without the lock: a single queue.
         if let d = port as? any DirectReceivePort, d.receivesDirectly, device.features.contains(.tso),
@@ -206,12 +206,6 @@ public final class EngineThread: @unchecked Sendable {
         }
     }
 
-    /// The size of the receive buffers the driver posts (as `refillRx` chooses it: 64 KiB on a
-    /// device with TSO, whose link carries large segments; one frame otherwise).
-    static func receiveBufferBytes(_ d: NetDevice) -> Int {
-        d.features.contains(.tso) ? max(d.mtu + d.headerLength + 4, 65_536 + 64) : max(d.mtu + d.headerLength + 4, 1536)
-    }
-
     /// Busy polling: reads the port without sleeping for up to `busyPoll` before the thread goes
     /// to sleep, so a frame that follows soon is taken without a wake-up's latency; returns the
     /// frames read (0: nothing came). Linux: `napi_busy_loop()` (`net.core.busy_poll`).
@@ -229,7 +223,7 @@ public final class EngineThread: @unchecked Sendable {
     /// fills many receive buffers).
     private func deliver(_ n: Int, stack: NetworkStack, now: Nanoseconds) {
         let nic = device.nic
-        let bufferBytes = EngineThread.receiveBufferBytes(device)
+        let bufferBytes = max(device.nic.receiveBufferSize, 1536)
         let budget = device.rxQueues[0].ring.size / 4
         var sinceRun = 0
         for i in 0..<n {
