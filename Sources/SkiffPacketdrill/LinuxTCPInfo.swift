@@ -1,9 +1,10 @@
 import Skiff
 
 /// `struct tcp_info` as Linux lays it out (`include/uapi/linux/tcp.h`), filled from Skiff's
-/// `TCPInfo`; fields Skiff does not track are zero. 248 bytes, the size of Linux 6.7's.
+/// `TCPInfo`; fields Skiff does not track are zero. 280 bytes, the size of Linux 6.18's (with
+/// the AccECN counters), which packetdrill's code events require.
 enum LinuxTCPInfo {
-    static let size = 248
+    static let size = 280
 
     /// Linux's `TCP_*` state numbers (`include/net/tcp_states.h`).
     static func number(_ s: TCPState) -> UInt8 {

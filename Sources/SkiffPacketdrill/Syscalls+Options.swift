@@ -102,6 +102,15 @@ extension PacketdrillHost {
                 guard isTCP, case let .success(info) = stack.tcpInfo(h) else { return .failure(.EOPNOTSUPP) }
                 return put(LinuxTCPInfo.encode(info))
             }
+            if level == LinuxABI.SOL_TCP && name == LinuxABI.TCP_CC_INFO {
+                // CUBIC and Reno have no `get_info`: success with nothing (Linux: sz = 0).
+                guard isTCP else { return .failure(.ENOPROTOOPT) }
+                return put([])
+            }
+            if level == LinuxABI.SOL_SOCKET && name == LinuxABI.SO_MEMINFO {
+                let m = isTCP ? ((try? stack.memoryInfo(h).get()) ?? SocketMemoryInfo()) : SocketMemoryInfo()
+                return put(m.values.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } })
+            }
             if level == LinuxABI.SOL_TCP && name == LinuxABI.TCP_CONGESTION {
                 guard isTCP, case let .success(.string(s)) = stack.option(h, .congestion) else { return .failure(.ENOPROTOOPT) }
                 var bytes = Array(s.utf8)
