@@ -31,6 +31,7 @@ extension NetworkStack {
         tracer.record(id, .tcpSendmsg, contexts.current, now)
         let goal = sizeGoal(sock)
         let mss = sendMSS(sock)
+        sock.writingMore = flags.contains(.more)
         var copied = 0
         while copied < data.count {
             var tail = sock.writeQueue.tail
@@ -242,8 +243,13 @@ extension NetworkStack {
         }
         tcpSlab.updateMeta(at: slot) { $0.timestamp = now }
         tracer.record(c.meta.traceID, .tcpTransmitSkb, contexts.current, now)
-        let flags = c.meta.tcpFlags
         let segments = UInt64(c.meta.tcpSegments)
+        // A transmission of several segments (a TSO/GSO packet) carries PSH, as every such packet
+        // does in packetdrill's Linux traces (slow start's 2-segment bursts, the IW10 burst of a
+        // longer write), unless the application holds data back (MSG_MORE, TCP_CORK); a single
+        // segment keeps its buffer's flag (tcp_push's mark).
+        let pushes = segments > 1 && c.meta.tcpFlags & TCPFlag.syn == 0 && !sock.options.cork && !sock.writingMore
+        let flags = pushes ? c.meta.tcpFlags | TCPFlag.psh : c.meta.tcpFlags
         // A buffer of several segments leaves as one GSO packet, cut by the NIC (TSO) or just
         // before the driver (GSO); Linux: tcp_set_skb_tso_segs() sets gso_size.
         c.meta.gsoSize = segments > 1 ? UInt16(sendMSS(sock)) : 0

@@ -203,6 +203,8 @@ public final class TCPSocket {
     /// Closed by the application (an orphan while it finishes).
     @exclusivity(unchecked) var orphaned = false
     @exclusivity(unchecked) var finSent = false
+    /// The last write had MSG_MORE (more data follows at once): its GSO packets get no PSH.
+    @exclusivity(unchecked) var writingMore = false
     @exclusivity(unchecked) var finReceived = false
     @exclusivity(unchecked) var bound = false
     var routeCache = RouteCache()
