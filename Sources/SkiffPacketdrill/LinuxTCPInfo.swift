@@ -54,6 +54,8 @@ enum LinuxTCPInfo {
         u32(8, us(i.rto))
         u32(16, UInt64(i.sendMSS)); u32(20, UInt64(i.receiveMSS))
         u32(24, UInt64(i.unacked)); u32(28, UInt64(i.sacked)); u32(32, UInt64(i.lost)); u32(36, UInt64(i.retrans))
+        let ms = { (t: Nanoseconds) -> UInt64 in t / Time.millisecond }
+        u32(44, ms(i.sinceDataSent)); u32(52, ms(i.sinceDataReceived)); u32(56, ms(i.sinceAckReceived))
         u32(60, 1500)                                             // pmtu
         u32(68, us(i.rtt)); u32(72, us(i.rttVariance))
         u32(76, UInt64(i.sendSSThresh)); u32(80, UInt64(i.sendCwnd)); u32(84, UInt64(i.advertisedMSS))

@@ -71,6 +71,9 @@ public struct TCPInfo: Sendable, Equatable {
     public var congestion: String
     /// Bytes per second (Linux: `tcpi_pacing_rate`, `tcpi_max_pacing_rate`); 0 = not yet known / no cap.
     public var pacingRate: UInt64 = 0, maxPacingRate: UInt64 = 0
+    /// Time since data was last sent, data last received and an ACK last received
+    /// (Linux: `tcpi_last_data_sent`, `tcpi_last_data_recv`, `tcpi_last_ack_recv`).
+    public var sinceDataSent: Nanoseconds = 0, sinceDataReceived: Nanoseconds = 0, sinceAckReceived: Nanoseconds = 0
 }
 
 extension NetworkStack {
@@ -175,6 +178,8 @@ extension NetworkStack {
             totalRetrans: s.totalRetransmits, bytesSent: s.bytesSent, bytesAcked: s.bytesAcked,
             bytesReceived: s.bytesReceived, segmentsOut: s.segmentsOut, segmentsIn: s.segmentsIn,
             notSentBytes: Int(s.writeSeq &- s.sndNxt), congestion: s.congestion.name.rawValue,
-            pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate))
+            pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate,
+            sinceDataSent: now &- s.lastSendTime, sinceDataReceived: now &- s.lastDataReceiveTime,
+            sinceAckReceived: now &- s.lastReceiveTime))
     }
 }

@@ -141,7 +141,7 @@ extension NetworkStack {
         }
         if sock.caState == .open || sock.caState == .disorder, acked > 0 {
             let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight,
-                                   cwndLimited: priorInFlight + 1 >= sock.window.cwnd, now: now,
+                                   cwndLimited: priorInFlight + 1 >= sock.window.cwnd || isCwndLimited(sock, slowStartOnly: true), now: now,
                                    sndUna: sock.sndUna, sndNxt: sock.sndNxt)
             sock.congestion.onAck(sample, window: &sock.window)
         } else if sock.caState == .loss, acked > 0 {

@@ -157,6 +157,7 @@ extension NetworkStack {
                 c.maxWindow = c.sndWnd
                 c.sndWl1 = seg.seq; c.sndWl2 = seg.ack
                 c.state = .established
+                c.lastDataReceiveTime = now
                 l.acceptQueue.append(c.handle)
                 tcpCounters.passiveOpens &+= 1
                 return
@@ -525,6 +526,7 @@ extension NetworkStack {
             sock.sndWl2 = seg.ack
             tcpAck(sock, seg)
             sock.state = .established
+            sock.lastDataReceiveTime = now   // Linux: tcp_finish_connect() sets lrcvtime
             tcpSendAck(sock)
             if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
             tcpPush(sock)
@@ -541,6 +543,7 @@ extension NetworkStack {
     /// SYN-RECV → ESTABLISHED: the child joins its listener's accept queue.
     func tcpEstablishPassive(_ sock: TCPSocket) {
         sock.state = .established
+        sock.lastDataReceiveTime = now
         if sock.parent >= 0 { tcpCounters.passiveOpens &+= 1 }
         if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
         if sock.parent >= 0, let l = tcpSocket(sock.parent) {

@@ -121,6 +121,12 @@ extension NetworkStack {
             sock.congestion.onEvent(.transmitStart, window: &sock.window, now: now, lastSend: sock.lastSendTime)
         }
         let maxSegments = tsoSegmentLimit(sock, mss: mssNow)
+        var cwndHit = false
+        defer {
+            // Linux: is_cwnd_limited |= packets_in_flight >= cwnd; tcp_cwnd_validate().
+            let limited = cwndHit || sock.inFlight >= sock.window.cwnd
+            if sent > 0 || limited { cwndValidate(sock, limited: limited) }
+        }
         while true {
             let slot = sock.writeQueue.head
             if slot == PacketSlab.none { break }
@@ -132,7 +138,7 @@ extension NetworkStack {
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
             // Congestion window, in segments (Linux: tcp_cwnd_test).
             let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
-            if quota <= 0 && !isFin { break }
+            if quota <= 0 && !isFin { cwndHit = true; break }
             // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
             let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
             let windowEnd = sock.sndUna &+ sock.sndWnd
@@ -201,6 +207,27 @@ extension NetworkStack {
             armRetransmitTimer(sock)
         }
         return sent > 0
+    }
+
+    /// Remembers whether this window of data was limited by cwnd, or else the most segments it
+    /// had out, for the ACK's decision to grow cwnd. Linux: `tcp_cwnd_validate()`.
+    func cwndValidate(_ sock: TCPSocket, limited: Bool) {
+        if !seqLT(sock.sndUna, sock.cwndUsageSeq) || limited
+            || (!sock.isCwndLimited && sock.packetsOut > sock.maxPacketsOut) {
+            sock.isCwndLimited = limited
+            sock.maxPacketsOut = sock.packetsOut
+            sock.cwndUsageSeq = sock.sndNxt
+        }
+    }
+
+    /// Whether cwnd is what limits sending, so an ACK may grow it: the last window was
+    /// cwnd-limited, or in slow start cwnd is below twice the most segments out. Linux:
+    /// `tcp_is_cwnd_limited()`. With `slowStartOnly`, only the slow-start rule (the ACK path
+    /// keeps its own in-flight test for the rest).
+    func isCwndLimited(_ sock: TCPSocket, slowStartOnly: Bool = false) -> Bool {
+        if sock.isCwndLimited && !slowStartOnly { return true }
+        if sock.window.inSlowStart { return sock.window.cwnd < 2 * sock.maxPacketsOut }
+        return false
     }
 
     /// Splits the head of the write queue so that it keeps `keep` payload bytes; the rest stays

@@ -107,6 +107,11 @@ public final class TCPSocket {
     @exclusivity(unchecked) public internal(set) var rtt = RTTEstimator()
     @exclusivity(unchecked) public internal(set) var caState: TCPCAState = .open
     @exclusivity(unchecked) var dupAcks = 0
+    /// Whether the current window was limited by cwnd, the most segments it had out, and where
+    /// it ends (Linux: `is_cwnd_limited`, `max_packets_out`, `cwnd_usage_seq`).
+    @exclusivity(unchecked) var isCwndLimited = false
+    @exclusivity(unchecked) var maxPacketsOut: UInt32 = 0
+    @exclusivity(unchecked) var cwndUsageSeq: UInt32 = 0
     /// Recovery point (Linux: `high_seq`).
     @exclusivity(unchecked) var highSeq: UInt32 = 0
     @exclusivity(unchecked) var priorCwnd: UInt32 = 0
@@ -141,6 +146,8 @@ public final class TCPSocket {
     @exclusivity(unchecked) var fackSeq: UInt32 = 0
     @exclusivity(unchecked) var lastSendTime: Nanoseconds = 0
     @exclusivity(unchecked) var lastReceiveTime: Nanoseconds = 0
+    /// When data last arrived, or the connection was established (Linux: `icsk_ack.lrcvtime`).
+    @exclusivity(unchecked) var lastDataReceiveTime: Nanoseconds = 0
     /// Sequence of a pending TLP probe (Linux: `tlp_high_seq`); 0 = none.
     @exclusivity(unchecked) var tlpHighSeq: UInt32 = 0
     /// D-SACK block to send with the next ACK (RFC 2883).

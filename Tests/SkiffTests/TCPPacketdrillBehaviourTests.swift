@@ -1,0 +1,44 @@
+import Testing
+@testable import Skiff
+import SkiffWire
+
+/// Behaviours that packetdrill's Linux scripts pin down, as segment traces against `TCPPeer`.
+@Suite struct TCPPacketdrillBehaviourTests {
+    static let ms = Time.millisecond
+    static let mss = 1448
+
+    /// slow-start-app-limited.pkt: a write of exactly the initial window; each ACK of two segments
+    /// grows cwnd by two up to twice the most segments that were out, though nothing more is
+    /// sent (Linux: `tcp_is_cwnd_limited()` — in slow start, cwnd < 2 · max_packets_out).
+    @Test func slowStartGrowsToTwiceWhatWasOutWhenApplicationLimited() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms)
+        let base = s.sndNxt
+        p.write(fd, Lab.pattern(10 * Self.mss))
+        #expect(p.take().filter { $0.length > 0 }.count == 10)
+        #expect(s.window.cwnd == 10)
+        var cwnds: [UInt32] = []
+        for k in 1...5 {
+            p.host.advance(by: Self.ms)
+            p.ackTo(base &+ UInt32(2 * k * Self.mss))
+            cwnds.append(s.window.cwnd)
+        }
+        #expect(cwnds == [12, 14, 16, 18, 20])
+        // Nothing was sent meanwhile: the application had nothing more.
+        #expect(p.take().filter { $0.length > 0 }.isEmpty)
+        // Once what was out is acknowledged, a new window starts from what is out now (nothing).
+        p.write(fd, Lab.pattern(Self.mss))
+        #expect(p.take().filter { $0.length > 0 }.count == 1)
+    }
+
+    /// tcp-info-last_data_recv.pkt: TCP_INFO's time since data arrived counts from the
+    /// handshake until data comes, then from the data (Linux: `icsk_ack.lrcvtime`).
+    @Test func timeSinceDataReceivedCountsFromEstablishmentThenFromData() throws {
+        let (p, fd, _) = TCPPeer.established(rtt: 10 * Self.ms)
+        p.host.advance(by: 1000 * Self.ms)
+        let before = try p.stack.tcpInfo(fd).get()
+        #expect(before.sinceDataReceived >= 1000 * Self.ms && before.sinceDataReceived < 1100 * Self.ms)
+        p.send([.ack, .psh], payload: Lab.pattern(100))
+        let after = try p.stack.tcpInfo(fd).get()
+        #expect(after.sinceDataReceived < Self.ms)
+    }
+}
