@@ -53,6 +53,8 @@ enum LinuxABI {
 
     // SOL_IP options.
     static let IP_TOS: Int32 = 1
+    static let IP_MTU_DISCOVER: Int32 = 10
+    static let IP_FREEBIND: Int32 = 15
 
     // Message flags (Linux: `MSG_*`).
     static let MSG_OOB: Int32 = 0x1

@@ -41,4 +41,29 @@ import SkiffWire
         let after = try p.stack.tcpInfo(fd).get()
         #expect(after.sinceDataReceived < Self.ms)
     }
+
+    /// sack-route-refresh-ip-tos.pkt: IP_TOS sets the TOS byte of the connection's data and
+    /// ACKs; on a TCP socket the ECN bits are not the application's (Linux: `inet->tos`).
+    @Test func ipTOSMarksTheConnectionsPackets() throws {
+        let (p, fd, _) = TCPPeer.established(rtt: 10 * Self.ms)
+        p.write(fd, Lab.pattern(100))
+        #expect(p.take().allSatisfy { $0.tos == 0 })
+        #expect(p.stack.setOption(fd, .typeOfService(0x13), now: p.now) == nil)
+        #expect(try p.stack.option(fd, .typeOfService).get() == .int(0x10))
+        p.write(fd, Lab.pattern(100))
+        p.send([.ack, .psh], payload: Lab.pattern(100))
+        p.host.advance(by: 100 * Self.ms)
+        let out = p.take()
+        #expect(!out.isEmpty && out.allSatisfy { $0.tos == 0x10 })
+        #expect(p.stack.setOption(fd, .typeOfService(0), now: p.now) == nil)
+        p.write(fd, Lab.pattern(100))
+        #expect(p.take().allSatisfy { $0.tos == 0 })
+    }
+
+    /// sendmsg-empty-iov.pkt: a write of nothing returns 0, not EAGAIN (Linux: tcp_sendmsg).
+    @Test func anEmptyWriteReturnsZero() throws {
+        let (p, fd, _) = TCPPeer.established(rtt: 10 * Self.ms)
+        #expect(p.write(fd, []) == .success(0))
+        #expect(p.take().filter { $0.length > 0 }.isEmpty)
+    }
 }

@@ -30,13 +30,16 @@ public enum SocketOption: Sendable, Equatable {
     /// SO_MAX_PACING_RATE in bytes per second (0 = no cap). As in Linux, setting it also turns
     /// TCP's own pacing on for the socket.
     case maxPacingRate(UInt64)
+    /// IP_TOS: the TOS byte of the connection's packets; for TCP the ECN bits are kept
+    /// (Linux: `inet->tos`, `do_ip_setsockopt` masks `INET_ECN_MASK` on stream sockets).
+    case typeOfService(UInt8)
 }
 
 /// Which option `getsockopt` reads.
 public enum SocketOptionName: Sendable, CaseIterable {
     case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
     case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
-    case maxPacingRate, synCount
+    case maxPacingRate, synCount, typeOfService
 }
 
 /// A value `getsockopt` returns.
@@ -127,6 +130,8 @@ extension NetworkStack {
         case let .synCount(n):
             guard (1...127).contains(n) else { return .EINVAL }
             s.options.synCount = n
+        case let .typeOfService(v):
+            s.options.typeOfService = v & ~0x03 | s.options.typeOfService & 0x03
         case let .maxPacingRate(v):
             s.maxPacingRate = v
             if v > 0 && (s.pacingRate == 0 || s.pacingRate > v) { s.pacingRate = v }
@@ -160,6 +165,7 @@ extension NetworkStack {
         case .notSentLowat: return .success(.int(s.options.notSentLowat))
         case .synCount: return .success(.int(s.options.synCount > 0 ? s.options.synCount : tcpConfig.synRetries))
         case .maxPacingRate: return .success(.int(Int(clamping: s.maxPacingRate)))
+        case .typeOfService: return .success(.int(Int(s.options.typeOfService)))
         }
     }
 

@@ -26,6 +26,8 @@ extension NetworkStack {
         default: return .failure(sock.shutdownWrite ? .EPIPE : .ENOTCONN)
         }
         if sock.shutdownWrite { return .failure(.EPIPE) }
+        // Nothing to send is not an error (Linux: tcp_sendmsg_locked returns the 0 it copied).
+        if data.count == 0 { return .success(0) }
         let id = tracer.begin()
         tracer.record(id, .socketSend, contexts.current, now)
         tracer.record(id, .tcpSendmsg, contexts.current, now)
@@ -284,7 +286,7 @@ extension NetworkStack {
         if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
         buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags, partialChecksum: segments > 1 || checksumOffloaded(sock))
         sock.segmentsOut &+= segments
-        _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+        _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }
 
@@ -419,7 +421,7 @@ extension NetworkStack {
         buildTCPHeader(sock, &b, seq: seq, flags: TCPFlag.ack)
         sock.segmentsOut &+= 1
         tcpCounters.outSegs &+= 1
-        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }
 

@@ -36,6 +36,8 @@ public struct TCPOptionsState: Sendable {
     public var reusePort = false
     /// TCP_SYNCNT: SYN retransmissions before giving up (0 = `tcp_syn_retries`).
     public var synCount = 0
+    /// IP_TOS: the TOS byte of every packet of the connection (Linux: `inet->tos`).
+    public var typeOfService: UInt8 = 0
     public init() {}
 }
 

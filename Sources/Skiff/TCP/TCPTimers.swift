@@ -231,7 +231,7 @@ extension NetworkStack {
         buildTCPHeader(sock, &b, seq: sock.sndUna &- 1, flags: TCPFlag.ack)
         sock.segmentsOut &+= 1
         tcpCounters.outSegs &+= 1
-        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }
 
