@@ -66,4 +66,19 @@ import SkiffWire
         #expect(p.write(fd, []) == .success(0))
         #expect(p.take().filter { $0.length > 0 }.isEmpty)
     }
+
+    /// reset_tsval.pkt: closing with unread data resets the connection with a RST|ACK built like
+    /// the connection's other segments: it carries a fresh timestamp (Linux:
+    /// `tcp_send_active_reset()` → `tcp_transmit_skb()`).
+    @Test func closeWithUnreadDataSendsARstWithTimestamps() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms)
+        p.send([.ack, .psh], payload: Lab.pattern(1000))
+        _ = p.take()
+        let next = s.sndNxt, rcv = s.rcvNxt
+        p.host.advance(by: 1000 * Self.ms)
+        #expect(p.stack.close(fd, now: p.now) == nil)
+        let rst = try #require(p.take().first { $0.flags.contains(.rst) })
+        #expect(rst.flags == [.rst, .ack] && rst.seq == next && rst.ack == rcv)
+        #expect(rst.options.timestamp != nil && rst.payload.isEmpty)
+    }
 }

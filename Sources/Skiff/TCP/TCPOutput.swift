@@ -450,6 +450,19 @@ extension NetworkStack {
         tcpPush(sock, force: true)
     }
 
+    /// Resets a connection from our side: RST|ACK at snd_nxt built like any segment of the
+    /// connection, so it carries the timestamp option and the current window. Linux:
+    /// `tcp_send_active_reset()` → `tcp_transmit_skb()`.
+    func tcpSendActiveReset(_ sock: TCPSocket) {
+        guard var b = pool.allocate(size: 0, headroom: tcpHeadroom) else { drops.count(.poolExhausted); return }
+        buildTCPHeader(sock, &b, seq: sock.sndNxt, flags: TCPFlag.rst | TCPFlag.ack)
+        sock.segmentsOut &+= 1
+        tcpCounters.outRsts &+= 1
+        tcpCounters.outSegs &+= 1
+        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService,
+                        dontFragment: true, route: &sock.routeCache)
+    }
+
     /// Sends a RST for a segment that has no connection (RFC 9293 §3.10.7.1; Linux: `tcp_v4_send_reset()`).
     func tcpSendReset(to source: IPv4Address, port sourcePort: UInt16, from destination: IPv4Address, port destinationPort: UInt16,
                       seq: UInt32, ack: UInt32?, window: UInt16 = 0) {
