@@ -81,4 +81,22 @@ import SkiffWire
         #expect(rst.flags == [.rst, .ack] && rst.seq == next && rst.ack == rcv)
         #expect(rst.options.timestamp != nil && rst.payload.isEmpty)
     }
+
+    /// eor/no-coalesce-small.pkt: data written after an MSG_EOR write never joins the buffer
+    /// that ended the record, so the record's last bytes leave as a segment of their own (Linux:
+    /// `TCP_SKB_CB(skb)->eor`, `tcp_skb_can_collapse_to()`).
+    @Test func writesAfterMSGEORStartANewBuffer() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms)
+        let base = s.sndNxt
+        #expect(p.write(fd, Lab.pattern(10 * Self.mss + 500)) == .success(10 * Self.mss + 500))
+        #expect(p.write(fd, Lab.pattern(300), flags: .endOfRecord) == .success(300))
+        #expect(p.write(fd, Lab.pattern(2000)) == .success(2000))
+        #expect(p.take().filter { $0.length > 0 }.count == 10)
+        p.host.advance(by: Self.ms)
+        p.ackTo(base &+ UInt32(10 * Self.mss))
+        let rest = p.take().filter { $0.length > 0 }
+        // The 552-byte tail waits for Nagle (data in flight).
+        #expect(rest.map(\.length) == [800, Self.mss])
+        #expect(rest.first?.flags == [.ack, .psh])
+    }
 }

@@ -7,6 +7,7 @@ public struct SendFlags: OptionSet, Sendable {
     public static let dontWait = SendFlags(rawValue: 0x40)     // MSG_DONTWAIT
     public static let more = SendFlags(rawValue: 0x8000)       // MSG_MORE
     public static let noSignal = SendFlags(rawValue: 0x4000)   // MSG_NOSIGNAL
+    public static let endOfRecord = SendFlags(rawValue: 0x80)  // MSG_EOR
 }
 
 /// Largest TCP header plus IP and link headers a segment needs in front (Linux: `MAX_TCP_HEADER`).
@@ -40,8 +41,10 @@ extension NetworkStack {
             var room = 0
             if tail != PacketSlab.none {
                 let len = tcpSlab.length(at: tail)
-                let fin = tcpSlab.meta(at: tail).tcpFlags & TCPFlag.fin != 0
-                room = fin ? 0 : min(goal - len, tcpSlab.withBuffer(at: tail) { $0.tailroom })
+                let m = tcpSlab.meta(at: tail)
+                // Linux: tcp_skb_can_collapse_to() — nothing joins a FIN or an ended record.
+                let closed = m.tcpFlags & TCPFlag.fin != 0 || m.tcpEndOfRecord
+                room = closed ? 0 : min(goal - len, tcpSlab.withBuffer(at: tail) { $0.tailroom })
             }
             if room <= 0 {
                 // A new buffer sized for what this write still holds, up to the size goal.
@@ -76,6 +79,10 @@ extension NetworkStack {
             copied += n
         }
         if copied == 0 { return .failure(.EAGAIN) }
+        if flags.contains(.endOfRecord) && copied == data.count {
+            // Linux: the skb where an MSG_EOR write ends is marked eor.
+            tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpEndOfRecord = true }
+        }
         if !flags.contains(.more), sock.writeQueue.tail != PacketSlab.none {
             // Linux: tcp_push() → tcp_mark_push(): the write's last segment carries PSH.
             tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpFlags |= TCPFlag.psh }
