@@ -99,4 +99,16 @@ import SkiffWire
         #expect(rest.map(\.length) == [800, Self.mss])
         #expect(rest.first?.flags == [.ack, .psh])
     }
+
+    /// gro-mss-option.pkt: right after the handshake a segment whose ACK field is one below
+    /// snd_una (it acknowledges nothing new, e.g. ack 0) is an old ACK, not a blind injection: the
+    /// SYN counts as acknowledged bytes, so its data is taken (Linux: `tcp_snd_una_update()`
+    /// adds the SYN to `bytes_acked`; RFC 5961 §5.2 allows min(max_window, bytes_acked)).
+    @Test func dataWithAnAckOneBelowSndUnaAfterTheHandshakeIsTaken() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms)
+        #expect(try p.stack.tcpInfo(fd).get().bytesAcked == 1)
+        let rcv = s.rcvNxt
+        p.send([.ack], ack: s.sndUna &- 1, payload: Lab.pattern(500))
+        #expect(s.rcvNxt == rcv &+ 500)
+    }
 }

@@ -32,7 +32,6 @@ extension NetworkStack {
         }
         // Clean the retransmit queue.
         var acked: UInt32 = 0
-        var ackedBytes = 0
         var rttSample: Nanoseconds? = nil
         var everRetransAcked = false
         while true {
@@ -59,7 +58,6 @@ extension NetworkStack {
                 }
                 let payload = tcpSlab.length(at: slot)
                 sock.queuedBytes -= payload
-                ackedBytes += payload
                 sock.packetsOut -= min(segments, sock.packetsOut)
                 acked += segments
                 if m.tcpFlags & TCPFlag.syn != 0 { sock.sndUna = seqMax(sock.sndUna, m.tcpSeq &+ 1) }
@@ -78,7 +76,6 @@ extension NetworkStack {
                 }
                 PacketSlab.adjust(&sock.retransmitQueue, bytes: -n)
                 sock.queuedBytes -= n
-                ackedBytes += n
                 if remaining < m.tcpSegments {
                     let gone = Int(m.tcpSegments) - Int(remaining)
                     adjustSegmentCounts(sock, marks: m.tcpSacked, by: -gone)
@@ -106,7 +103,9 @@ extension NetworkStack {
         let isDupAck = !advanced && seg.payloadLength == 0 && !seg.has.fin && !windowChanged && sock.packetsOut > 0
         if advanced {
             sock.sndUna = ack
-            sock.bytesAcked &+= UInt64(ackedBytes)
+            // Linux: tcp_snd_una_update() — every acknowledged sequence number, SYN and FIN
+            // included (so after a handshake RFC 5961's old-ACK allowance is one).
+            sock.bytesAcked &+= UInt64(ack &- priorUna)
             // The retry count restarts; the backed-off RTO stays until a new RTT sample
             // (RFC 6298 §5.7; Linux resets icsk_backoff only in tcp_ack_update_rtt).
             sock.backoffCount = 0

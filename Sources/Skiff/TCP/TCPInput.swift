@@ -144,6 +144,7 @@ extension NetworkStack {
                 let c = makeChild(l, seg)
                 c.iss = seg.ack &- 1
                 c.sndUna = seg.ack; c.sndNxt = seg.ack; c.writeSeq = seg.ack
+                c.bytesAcked = 1   // the SYN-ACK (Linux: tcp_ack in SYN_RECV)
                 c.irs = seg.seq &- 1
                 c.rcvNxt = seg.seq; c.copiedSeq = seg.seq; c.rcvWup = seg.seq
                 c.mss = min(Int(mss), c.advertisedMSS)
