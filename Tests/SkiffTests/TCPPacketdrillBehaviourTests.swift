@@ -111,4 +111,27 @@ import SkiffWire
         p.send([.ack], ack: s.sndUna &- 1, payload: Lab.pattern(500))
         #expect(s.rcvNxt == rcv &+ 500)
     }
+
+    /// fr-4pkt-fack-last-mss.pkt: when only the last of four segments is SACKed, RACK's
+    /// reordering timer marks the first lost once its deadline (sent + RACK RTT + reordering
+    /// window) passes, and it is retransmitted then — not at the RTO (Linux:
+    /// `ICSK_TIME_REO_TIMEOUT`, `tcp_rack_reo_timeout()`).
+    @Test func rackReorderingTimerRetransmitsBeforeTheRTO() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms)
+        let base = s.sndNxt
+        p.write(fd, Lab.pattern(4 * Self.mss))
+        let sent = p.take().filter { $0.length > 0 }
+        #expect(sent.count == 4)
+        let t0 = try #require(sent.first).time
+        p.host.advance(by: 10 * Self.ms)
+        p.ackTo(base, sack: [SACKBlock(left: base &+ UInt32(3 * Self.mss), right: base &+ UInt32(4 * Self.mss))])
+        #expect(p.take().filter { $0.length > 0 }.isEmpty)
+        let again = p.advanceToNextTimer().filter { $0.length > 0 }
+        let first = try #require(again.first)
+        #expect(first.seq == base)
+        // Deadline: sent + RACK RTT (~10 ms) + min_rtt/4, then 2 ms of timer slack; the RTO
+        // (at least 200 ms) is far later.
+        #expect(first.time > t0 + 10 * Self.ms && first.time < t0 + 30 * Self.ms)
+        #expect(s.caState == .recovery)
+    }
 }

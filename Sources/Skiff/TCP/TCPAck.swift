@@ -135,8 +135,11 @@ extension NetworkStack {
         // D-SACK information, or any ACK outside the Open state (Linux: tcp_ack_is_dubious()).
         let notDuplicate = advanced || windowChanged || seg.payloadLength > 0
         let caAlert = newlySacked > 0 || tcpCounters.dsackRecv != dsacksBefore
+        var rackChecked = false
         if !notDuplicate || caAlert || sock.caState != .open {
+            sock.rackReoTimeout = 0
             tcpFastRetransAlert(sock, ack: ack, delivered: delivered, advanced: advanced)
+            rackChecked = true
         }
         if sock.caState == .open || sock.caState == .disorder, acked > 0 {
             let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight,
@@ -169,6 +172,12 @@ extension NetworkStack {
             }
         } else if advanced || sock.pendingTimer == .probe0 {
             armRetransmitTimer(sock, restart: true)
+        }
+        if rackChecked && sock.rackReoTimeout > 0 && sock.packetsOut > 0 {
+            // Linux: tcp_rack_mark_lost() arms ICSK_TIME_REO_TIMEOUT for when the next
+            // outstanding segment's RACK deadline passes (+ TCP_TIMEOUT_MIN, 2 ms).
+            sock.pendingTimer = .reorder
+            timers.arm(sock.retransmitTimer, at: now &+ sock.rackReoTimeout &+ 2 * Time.millisecond)
         }
         if sock.caState == .recovery || sock.caState == .loss { tcpXmitRetransmitQueue(sock) }
         tcpWriteXmit(sock, nagle: sock.options.noDelay ? .push : (sock.options.cork ? .cork : .nagle))
@@ -384,6 +393,7 @@ extension NetworkStack {
     /// reordering window is lost — a retransmission too, by its latest transmission time.
     /// Linux: `tcp_rack_detect_loss()`, `tcp_update_scoreboard()`.
     func markLostSegments(_ sock: TCPSocket) {
+        sock.rackReoTimeout = 0
         guard sock.sackEnabled, sock.sackedOut > 0 || sock.rackValid else { return }
         var sackedAbove = sock.sackedOut
         let reoWnd = rackReorderingWindow(sock)
@@ -401,7 +411,9 @@ extension NetworkStack {
                     if !lost && tcpConfig.rack && sock.rackValid {
                         let sentBefore = m.timestamp < sock.rackTime
                             || (m.timestamp == sock.rackTime && seqLT(m.tcpEndSeq, sock.rackEndSeq))
-                        if sentBefore && now >= m.timestamp &+ sock.rackRTT &+ reoWnd { lost = true }
+                        let deadline = m.timestamp &+ sock.rackRTT &+ reoWnd
+                        if sentBefore && now >= deadline { lost = true }
+                        if sentBefore && !lost { sock.rackReoTimeout = max(sock.rackReoTimeout, deadline &- now) }
                     }
                     if lost { markLost(sock, slot: slot) }
                 }

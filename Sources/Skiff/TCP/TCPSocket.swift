@@ -9,8 +9,8 @@ enum SegmentMark {
 }
 
 /// Which event the retransmit timer stands for (Linux: `ICSK_TIME_RETRANS`, `ICSK_TIME_PROBE0`,
-/// `ICSK_TIME_LOSS_PROBE`).
-enum PendingTimer { case none, rto, probe0, lossProbe }
+/// `ICSK_TIME_LOSS_PROBE`, `ICSK_TIME_REO_TIMEOUT`).
+enum PendingTimer { case none, rto, probe0, lossProbe, reorder }
 
 /// Per-connection TCP settings a user can change (socket options).
 public struct TCPOptionsState: Sendable {
@@ -142,6 +142,9 @@ public final class TCPSocket {
     @exclusivity(unchecked) var rackRTT: Nanoseconds = 0
     /// RACK has a delivered segment to compare with (Linux: `rack.mstamp` set).
     @exclusivity(unchecked) var rackValid = false
+    /// How long until RACK could call the next outstanding segment lost (0 = none), from the
+    /// last loss detection (Linux: `tcp_rack_detect_loss()`'s `reo_timeout`).
+    @exclusivity(unchecked) var rackReoTimeout: Nanoseconds = 0
     /// Reordering was observed: a hole filled by an original transmission (Linux: `reord_seen`).
     @exclusivity(unchecked) var reordSeen = false
     /// Highest SACKed sequence (Linux: `tcp_highest_sack_seq`), meaningful above `snd_una`.
