@@ -9,6 +9,12 @@
 # the run (the scripts' set-up lines call sysctl and tc on tun0, so the namespace has a tun0),
 # with a time limit of its own. Needs root (ip netns). Prints one line per script and a count;
 # the output of each failing script goes to $LOG_DIR (default /tmp/skiff-packetdrill-logs).
+#
+# packetdrill runs with a small LD_PRELOAD shim, scripts/packetdrill-preload.c, built here with
+# the system C compiler (cc): packetdrill's code events (`%{ ... }%`) read TCP_INFO, TCP_CC_INFO
+# and SO_MEMINFO with the process's own getsockopt(2) on the socket's live descriptor rather
+# than through the library, and that descriptor is only the library's placeholder; the shim
+# hands those three calls to the library (skiff_pd_live_getsockopt) and everything else to libc.
 set -u
 
 bin=${1:?usage: $0 PACKETDRILL_BINARY LIBSKIFFPACKETDRILL_SO [TESTS_DIR] [PATTERN]}
@@ -23,9 +29,14 @@ bin=$(readlink -f "$bin"); so=$(readlink -f "$so"); tests=$(readlink -f "$tests"
 [ -f "$so" ] || { echo "no shared object at $so" >&2; exit 2; }
 [ -d "$tests" ] || { echo "no scripts at $tests" >&2; exit 2; }
 
+work=$(mktemp -d /tmp/skiff-pd-suite.XXXXXX) || exit 2
+preload=$work/libskiff-pd-preload.so
+cc -O2 -shared -fPIC -o "$preload" "$(dirname "$(readlink -f "$0")")/packetdrill-preload.c" -ldl -lpthread \
+    || { echo "cannot build the getsockopt shim" >&2; rm -rf "$work"; exit 2; }
+
 ns=skiffpd$$
 ip netns add "$ns" || exit 2
-trap 'ip netns del "$ns" 2>/dev/null' EXIT
+trap 'ip netns del "$ns" 2>/dev/null; rm -rf "$work"' EXIT
 ip netns exec "$ns" ip link set lo up
 ip netns exec "$ns" ip tuntap add dev tun0 mode tun
 ip netns exec "$ns" ip link set tun0 up
@@ -38,7 +49,7 @@ while IFS= read -r script; do
     total=$((total + 1))
     # defaults.sh adds a qdisc to tun0; start each script without one.
     ip netns exec "$ns" tc qdisc del dev tun0 root 2>/dev/null
-    out=$(cd "$(dirname "$script")" && timeout -k 5 "$per_script_seconds" ip netns exec "$ns" "$bin" \
+    out=$(cd "$(dirname "$script")" && timeout -k 5 "$per_script_seconds" ip netns exec "$ns" env LD_PRELOAD="$preload" "$bin" \
         --so_filename="$so" \
         --so_flags=local_ip=192.168.0.1,netmask=255.255.0.0,gateway=192.168.0.1 \
         --ip_version=ipv4 --local_ip=192.168.0.1 --gateway_ip=192.168.0.1 \

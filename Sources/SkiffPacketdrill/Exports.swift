@@ -46,6 +46,16 @@ public func skiffPacketdrillIoctl(_ userdata: UnsafeMutableRawPointer?, _ fd: In
     Int32(call(userdata) { $0.ioctl(fd, request: request, argument: argument) })
 }
 
+/// getsockopt(2) called by the process on a placeholder descriptor (packetdrill's code events
+/// read TCP_INFO, TCP_CC_INFO and SO_MEMINFO so, see `skiff_pd_live_getsockopt`): this host's
+/// answer, or -2 if `fd` is not one of its descriptors.
+@_cdecl("skiff_pd_host_live_getsockopt")
+public func skiffPacketdrillLiveGetsockopt(_ userdata: UnsafeMutableRawPointer?, _ fd: Int32, _ level: Int32, _ name: Int32,
+                                           _ value: UnsafeMutableRawPointer?, _ length: UnsafeMutablePointer<UInt32>?) -> Int32 {
+    guard let h = host(userdata), h.locked({ h.files[fd] != nil }) else { return -2 }
+    return Int32(cResult(h.getsockopt(fd, level: level, name: name, value: value, length: length)))
+}
+
 @_cdecl("skiff_pd_fill")
 public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: UnsafeMutablePointer<skiff_pd_table>?) {
     guard let table else { return }
@@ -57,8 +67,10 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
     let h = PacketdrillHost(flags: parsed, start: wallClockNow())
     var t = skiff_pd_table()
     t.userdata = Unmanaged.passRetained(h).toOpaque()
+    skiff_pd_register_host(t.userdata)
     t.free = { ud in
         guard let ud else { return }
+        skiff_pd_unregister_host(ud)
         let h = Unmanaged<PacketdrillHost>.fromOpaque(ud)
         h.takeUnretainedValue().shutdown()
         h.release()

@@ -32,6 +32,7 @@ enum LinuxABI {
     static let SO_RCVTIMEO: Int32 = 20
     static let SO_SNDTIMEO: Int32 = 21
     static let SO_MARK: Int32 = 36
+    static let SO_MEMINFO: Int32 = 55
     static let SO_PROTOCOL: Int32 = 38
     static let SO_DOMAIN: Int32 = 39
 
@@ -48,9 +49,12 @@ enum LinuxABI {
     static let TCP_CONGESTION: Int32 = 13
     static let TCP_USER_TIMEOUT: Int32 = 18
     static let TCP_NOTSENT_LOWAT: Int32 = 25
+    static let TCP_CC_INFO: Int32 = 26
 
     // SOL_IP options.
     static let IP_TOS: Int32 = 1
+    static let IP_MTU_DISCOVER: Int32 = 10
+    static let IP_FREEBIND: Int32 = 15
 
     // Message flags (Linux: `MSG_*`).
     static let MSG_OOB: Int32 = 0x1

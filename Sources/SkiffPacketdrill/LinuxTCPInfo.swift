@@ -1,9 +1,10 @@
 import Skiff
 
 /// `struct tcp_info` as Linux lays it out (`include/uapi/linux/tcp.h`), filled from Skiff's
-/// `TCPInfo`; fields Skiff does not track are zero. 248 bytes, the size of Linux 6.7's.
+/// `TCPInfo`; fields Skiff does not track are zero. 280 bytes, the size of Linux 6.18's (with
+/// the AccECN counters), which packetdrill's code events require.
 enum LinuxTCPInfo {
-    static let size = 248
+    static let size = 280
 
     /// Linux's `TCP_*` state numbers (`include/net/tcp_states.h`).
     static func number(_ s: TCPState) -> UInt8 {
@@ -53,6 +54,8 @@ enum LinuxTCPInfo {
         u32(8, us(i.rto))
         u32(16, UInt64(i.sendMSS)); u32(20, UInt64(i.receiveMSS))
         u32(24, UInt64(i.unacked)); u32(28, UInt64(i.sacked)); u32(32, UInt64(i.lost)); u32(36, UInt64(i.retrans))
+        let ms = { (t: Nanoseconds) -> UInt64 in t / Time.millisecond }
+        u32(44, ms(i.sinceDataSent)); u32(52, ms(i.sinceDataReceived)); u32(56, ms(i.sinceAckReceived))
         u32(60, 1500)                                             // pmtu
         u32(68, us(i.rtt)); u32(72, us(i.rttVariance))
         u32(76, UInt64(i.sendSSThresh)); u32(80, UInt64(i.sendCwnd)); u32(84, UInt64(i.advertisedMSS))

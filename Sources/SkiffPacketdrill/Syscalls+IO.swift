@@ -83,6 +83,7 @@ extension PacketdrillHost {
             var sf: SendFlags = []
             if flags & LinuxABI.MSG_MORE != 0 { sf.insert(.more) }
             if flags & LinuxABI.MSG_NOSIGNAL != 0 { sf.insert(.noSignal) }
+            if flags & LinuxABI.MSG_EOR != 0 { sf.insert(.endOfRecord) }
             let file = fileState(h)
             let wait = !file.nonBlocking && flags & LinuxABI.MSG_DONTWAIT == 0
             if stack.tcpInfoSocket(h) == nil {

@@ -35,6 +35,25 @@ extension PacketdrillHost {
                 guard isTCP else { return .failure(.ENOPROTOOPT) }
                 return stack.setOption(h, .congestion(name), now: now).map { .failure($0) } ?? .success(0)
             }
+            if level == LinuxABI.SOL_IP {
+                // Linux's do_ip_setsockopt reads an int, or a single byte when that is all there is.
+                guard let value else { return .failure(.EFAULT) }
+                guard length >= 1 else { return .failure(.EINVAL) }
+                let v = length >= 4 ? Int(value.loadUnaligned(as: Int32.self)) : Int(value.load(as: UInt8.self))
+                switch name {
+                case LinuxABI.IP_TOS:
+                    guard isTCP else { return .success(0) }
+                    let e = stack.setOption(h, .typeOfService(UInt8(truncatingIfNeeded: v)), now: now)
+                    return e.map { .failure($0) } ?? .success(0)
+                case LinuxABI.IP_MTU_DISCOVER:
+                    // IP_PMTUDISC_DONT ... IP_PMTUDISC_OMIT; Skiff's TCP always sets DF.
+                    return (0...5).contains(v) ? .success(0) : .failure(.EINVAL)
+                case LinuxABI.IP_FREEBIND:
+                    return .success(0)   // binding to a non-local address is not checked anyway
+                default:
+                    return .failure(.ENOPROTOOPT)
+                }
+            }
             guard let value else { return .failure(.EFAULT) }
             guard length >= 4 else { return .failure(.EINVAL) }
             let v = Int(value.loadUnaligned(as: Int32.self))
@@ -101,6 +120,15 @@ extension PacketdrillHost {
             if level == LinuxABI.SOL_TCP && name == LinuxABI.TCP_INFO {
                 guard isTCP, case let .success(info) = stack.tcpInfo(h) else { return .failure(.EOPNOTSUPP) }
                 return put(LinuxTCPInfo.encode(info))
+            }
+            if level == LinuxABI.SOL_TCP && name == LinuxABI.TCP_CC_INFO {
+                // CUBIC and Reno have no `get_info`: success with nothing (Linux: sz = 0).
+                guard isTCP else { return .failure(.ENOPROTOOPT) }
+                return put([])
+            }
+            if level == LinuxABI.SOL_SOCKET && name == LinuxABI.SO_MEMINFO {
+                let m = isTCP ? ((try? stack.memoryInfo(h).get()) ?? SocketMemoryInfo()) : SocketMemoryInfo()
+                return put(m.values.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } })
             }
             if level == LinuxABI.SOL_TCP && name == LinuxABI.TCP_CONGESTION {
                 guard isTCP, case let .success(.string(s)) = stack.option(h, .congestion) else { return .failure(.ENOPROTOOPT) }

@@ -38,10 +38,14 @@ import SkiffWire
     }
 
     /// Runs `path` with `arguments`; kills it (by its pid) after `seconds`.
-    static func run(_ path: String, _ arguments: [String], seconds: Double) throws -> (Int32, String) {
+    static func run(_ path: String, _ arguments: [String], seconds: Double,
+                    environment: [String: String] = [:]) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-pd-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
@@ -74,7 +78,15 @@ import SkiffWire
         let (ccStatus, ccOutput) = try Self.run(cc, ["-Wall", "-I", include, "-o", exe, source, "-ldl"], seconds: 120)
         #expect(ccStatus == 0, "cc failed:\n\(ccOutput)")
         guard ccStatus == 0 else { return }
-        let (status, output) = try Self.run(exe, [lib], seconds: 120)
+        // The getsockopt shim the suite runner preloads (scripts/packetdrill-preload.c).
+        let shimSource = Self.packageRoot.appendingPathComponent("scripts/packetdrill-preload.c").path
+        let shim = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-pd-preload-\(getpid()).so").path
+        defer { try? FileManager.default.removeItem(atPath: shim) }
+        let (shimStatus, shimOutput) = try Self.run(cc, ["-Wall", "-shared", "-fPIC", "-o", shim, shimSource, "-ldl", "-lpthread"], seconds: 120)
+        #expect(shimStatus == 0, "cc (shim) failed:\n\(shimOutput)")
+        guard shimStatus == 0 else { return }
+        let (status, output) = try Self.run(exe, [lib], seconds: 120,
+                                            environment: ["LD_PRELOAD": shim, "SKIFF_PD_PRELOAD_CHECK": "1"])
         let failed = output.split(separator: "\n").filter { $0.hasPrefix("not ok") }
         #expect(status == 0 && failed.isEmpty, "driver against \(lib):\n\(output)")
         #expect(output.contains("checks, 0 failed"))

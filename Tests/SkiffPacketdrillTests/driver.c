@@ -19,7 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 #include <linux/sockios.h>
+
+#ifndef TCP_CC_INFO
+#define TCP_CC_INFO 26
+#endif
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
 
 static int failures, checks;
 #define CHECK(cond, ...) do { checks++; if (cond) { printf("ok %d - ", checks); } \
@@ -88,6 +96,38 @@ static long long now_usecs(void) {
     return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+/* packetdrill's code events call the process's getsockopt on the live descriptor; with
+ * scripts/packetdrill-preload.c preloaded (SKIFF_PD_PRELOAD_CHECK set by the test), the library
+ * answers TCP_INFO, TCP_CC_INFO and SO_MEMINFO for its placeholders, the kernel the rest. */
+static void live_getsockopt(int c) {
+    if (!getenv("SKIFF_PD_PRELOAD_CHECK")) { CHECK(1, "live getsockopt: skipped (no preload shim)"); return; }
+    uint8_t info[280];
+    memset(info, 0xff, sizeof info);
+    socklen_t n = sizeof info;
+    CHECK(getsockopt(c, SOL_TCP, TCP_INFO, info, &n) == 0 && n == 280, "live TCP_INFO: 280 bytes, Linux 6.18's size (%u)", n);
+    uint32_t snd_mss, cwnd;
+    memcpy(&snd_mss, info + 16, 4); memcpy(&cwnd, info + 80, 4);
+    CHECK(info[0] == 1 && (info[5] & 7) == 7 && snd_mss == 988 && cwnd == 10,
+          "live TCP_INFO: established, TS+SACK+wscale, snd_mss 988, cwnd 10 (%u %#x %u %u)", info[0], info[5], snd_mss, cwnd);
+    uint8_t cc[64];
+    n = sizeof cc;
+    CHECK(getsockopt(c, SOL_TCP, TCP_CC_INFO, cc, &n) == 0 && n == 0, "live TCP_CC_INFO: CUBIC has none, length 0 (%u)", n);
+    uint32_t mem[9];
+    memset(mem, 0, sizeof mem);
+    n = sizeof mem;
+    CHECK(getsockopt(c, SOL_SOCKET, SO_MEMINFO, mem, &n) == 0 && n == 36 && mem[1] > 0 && mem[3] > 0,
+          "live SO_MEMINFO: nine values, rcvbuf %u sndbuf %u", mem[1], mem[3]);
+    int type = 0;
+    n = sizeof type;
+    CHECK(getsockopt(c, SOL_SOCKET, SO_TYPE, &type, &n) == 0 && type == SOCK_DGRAM,
+          "other options reach the kernel (the placeholder is a datagram socket)");
+    int k = socket(AF_INET, SOCK_STREAM, 0);
+    n = sizeof info;
+    CHECK(k >= 0 && getsockopt(k, SOL_TCP, TCP_INFO, info, &n) == 0 && info[0] == 7,
+          "TCP_INFO of a kernel socket comes from the kernel (state CLOSE)");
+    if (k >= 0) close(k);
+}
+
 static void passive_open_and_transfer(void) {
     int one = 1;
     int l = t.socket(u, AF_INET, SOCK_STREAM, IPPROTO_TCP);
@@ -132,6 +172,7 @@ static void passive_open_and_transfer(void) {
     CHECK(c >= 3 && c != l, "accept() = %d", c);
     CHECK(fromlen == sizeof from && from.sin_port == htons(40000) && from.sin_addr.s_addr == htonl(0xc0000201),
           "accept() reports the peer 192.0.2.1:40000");
+    live_getsockopt(c);
 
     /* write 3000 bytes: 988-byte segments (MSS 1000 less 12 of timestamps), PSH on the last. */
     static uint8_t data[8192];

@@ -18,6 +18,8 @@ struct WireSegment: CustomStringConvertible {
     var payload: [UInt8]
     /// Segment size of a TSO frame the NIC handed over whole (0 for a plain frame).
     var gsoSize: UInt16 = 0
+    /// The IP header's TOS byte.
+    var tos: UInt8 = 0
 
     var length: Int { payload.count }
     /// Sequence after the segment: data plus SYN and FIN.
@@ -132,7 +134,7 @@ final class TCPPeer {
                                sourcePort: v.sourcePort, destinationPort: v.destinationPort,
                                seq: v.sequenceNumber, ack: v.acknowledgmentNumber, flags: v.flags, window: v.window,
                                options: v.options, optionBytes: Array(v.optionBytes), payload: Array(v.payload),
-                               gsoSize: f.offload.segmentSize)
+                               gsoSize: f.offload.segmentSize, tos: ip.header.tos)
         }
     }
 

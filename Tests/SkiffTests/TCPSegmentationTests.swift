@@ -52,6 +52,26 @@ import SkiffWire
         #expect(s.packetsOut == 10)
     }
 
+    @Test("PSH on every transmission of several segments (as packetdrill's Linux traces show), not under MSG_MORE")
+    func pshOnEveryTSOPacket() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms, offloads: true)
+        let base = s.sndNxt
+        p.write(fd, Lab.pattern(20_000))
+        let segs = p.take()
+        #expect(segs.map(\.length) == Array(repeating: 2 * Self.mss, count: 5))
+        #expect(segs.allSatisfy { $0.flags == [.ack, .psh] })
+        // An ACK of one segment lets one more out; the ACK of two, a 2-segment packet with PSH.
+        p.host.advance(by: Self.ms)
+        p.ackTo(base &+ UInt32(2 * Self.mss))
+        let next = p.take().filter { $0.length > 0 }
+        #expect(!next.isEmpty && next.allSatisfy { $0.length < 2 * Self.mss || $0.flags.contains(.psh) })
+        // Under MSG_MORE the application has more to say: no PSH.
+        let (q, qfd, _) = TCPPeer.established(rtt: 10 * Self.ms, offloads: true)
+        q.write(qfd, Lab.pattern(20_000), flags: .more)
+        let held = q.take()
+        #expect(!held.isEmpty && held.allSatisfy { $0.flags == .ack })
+    }
+
     @Test("without TSO, GSO cuts the same write into MSS-sized frames: headers copied, payload referenced")
     func gsoCutsWithoutCopyingPayload() throws {
         let (p, fd, s) = TCPPeer.established()

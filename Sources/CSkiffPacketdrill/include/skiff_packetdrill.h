@@ -110,3 +110,19 @@ void skiff_pd_set_errno(int value);
 int skiff_pd_reserve_fd(unsigned long long *inode);
 /* Closes `fd` if it is still the placeholder with `inode` (packetdrill may have closed it). */
 void skiff_pd_release_fd(int fd, unsigned long long inode);
+
+/*
+ * Host calls on placeholder descriptors. packetdrill's code events (`%{ ... }%`) read TCP_INFO,
+ * TCP_CC_INFO and SO_MEMINFO with the process's own getsockopt(2) on the live descriptor, not
+ * through the table; a preloaded shim (scripts/packetdrill-preload.c) interposes getsockopt and
+ * asks the library first through skiff_pd_live_getsockopt, found with dlsym.
+ */
+/* Every live host (userdata) registers itself while it exists. */
+void skiff_pd_register_host(void *userdata);
+void skiff_pd_unregister_host(void *userdata);
+/* Implemented in Swift: the host's answer for `fd`, or -2 (errno untouched) if `fd` is not one
+ * of its descriptors. */
+int skiff_pd_host_live_getsockopt(void *userdata, int fd, int level, int name, void *value, socklen_t *length);
+/* Exported: getsockopt(2) for a descriptor of any live host — 0, or -1 with errno set — or -2
+ * if no host owns `fd` (the caller then asks the kernel). */
+int skiff_pd_live_getsockopt(int fd, int level, int name, void *value, socklen_t *length);

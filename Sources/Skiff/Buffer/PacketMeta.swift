@@ -46,6 +46,9 @@ public struct PacketMeta: Sendable {
     /// Segments this buffer counts for once sent: its payload in MSS-sized pieces, at least one
     /// (Linux: `tcp_skb_pcount()`, `tcp_gso_segs`).
     public var tcpSegments: UInt16 = 1
+    /// The application ended a record here (MSG_EOR): later writes start a new buffer
+    /// (Linux: `TCP_SKB_CB(skb)->eor`, `tcp_skb_can_collapse_to()`).
+    public var tcpEndOfRecord: Bool = false
     /// The bytes in front of `data` belong to another buffer (this one was split off or
     /// trimmed at the front), so headers must not be pushed there: a transmission builds its
     /// headers in a buffer of its own and references this one's bytes.

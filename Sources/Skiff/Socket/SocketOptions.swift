@@ -30,13 +30,16 @@ public enum SocketOption: Sendable, Equatable {
     /// SO_MAX_PACING_RATE in bytes per second (0 = no cap). As in Linux, setting it also turns
     /// TCP's own pacing on for the socket.
     case maxPacingRate(UInt64)
+    /// IP_TOS: the TOS byte of the connection's packets; for TCP the ECN bits are kept
+    /// (Linux: `inet->tos`, `do_ip_setsockopt` masks `INET_ECN_MASK` on stream sockets).
+    case typeOfService(UInt8)
 }
 
 /// Which option `getsockopt` reads.
 public enum SocketOptionName: Sendable, CaseIterable {
     case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
     case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
-    case maxPacingRate, synCount
+    case maxPacingRate, synCount, typeOfService
 }
 
 /// A value `getsockopt` returns.
@@ -71,6 +74,9 @@ public struct TCPInfo: Sendable, Equatable {
     public var congestion: String
     /// Bytes per second (Linux: `tcpi_pacing_rate`, `tcpi_max_pacing_rate`); 0 = not yet known / no cap.
     public var pacingRate: UInt64 = 0, maxPacingRate: UInt64 = 0
+    /// Time since data was last sent, data last received and an ACK last received
+    /// (Linux: `tcpi_last_data_sent`, `tcpi_last_data_recv`, `tcpi_last_ack_recv`).
+    public var sinceDataSent: Nanoseconds = 0, sinceDataReceived: Nanoseconds = 0, sinceAckReceived: Nanoseconds = 0
 }
 
 extension NetworkStack {
@@ -124,6 +130,8 @@ extension NetworkStack {
         case let .synCount(n):
             guard (1...127).contains(n) else { return .EINVAL }
             s.options.synCount = n
+        case let .typeOfService(v):
+            s.options.typeOfService = v & ~0x03 | s.options.typeOfService & 0x03
         case let .maxPacingRate(v):
             s.maxPacingRate = v
             if v > 0 && (s.pacingRate == 0 || s.pacingRate > v) { s.pacingRate = v }
@@ -157,6 +165,7 @@ extension NetworkStack {
         case .notSentLowat: return .success(.int(s.options.notSentLowat))
         case .synCount: return .success(.int(s.options.synCount > 0 ? s.options.synCount : tcpConfig.synRetries))
         case .maxPacingRate: return .success(.int(Int(clamping: s.maxPacingRate)))
+        case .typeOfService: return .success(.int(Int(s.options.typeOfService)))
         }
     }
 
@@ -175,6 +184,8 @@ extension NetworkStack {
             totalRetrans: s.totalRetransmits, bytesSent: s.bytesSent, bytesAcked: s.bytesAcked,
             bytesReceived: s.bytesReceived, segmentsOut: s.segmentsOut, segmentsIn: s.segmentsIn,
             notSentBytes: Int(s.writeSeq &- s.sndNxt), congestion: s.congestion.name.rawValue,
-            pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate))
+            pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate,
+            sinceDataSent: now &- s.lastSendTime, sinceDataReceived: now &- s.lastDataReceiveTime,
+            sinceAckReceived: now &- s.lastReceiveTime))
     }
 }

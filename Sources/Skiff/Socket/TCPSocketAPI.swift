@@ -227,7 +227,9 @@ extension NetworkStack {
 
     /// Sends a RST and destroys the connection (Linux: `tcp_disconnect` / `tcp_send_active_reset`).
     func abortConnection(_ s: TCPSocket) {
-        if s.state.isSynchronized || s.state == .synReceived {
+        if s.state.isSynchronized {
+            tcpSendActiveReset(s)
+        } else if s.state == .synReceived {
             tcpSendReset(to: s.remoteAddress, port: s.remotePort, from: s.localAddress, port: s.localPort,
                          seq: s.sndNxt, ack: s.rcvNxt)
         }

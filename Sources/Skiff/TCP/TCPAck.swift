@@ -32,7 +32,6 @@ extension NetworkStack {
         }
         // Clean the retransmit queue.
         var acked: UInt32 = 0
-        var ackedBytes = 0
         var rttSample: Nanoseconds? = nil
         var everRetransAcked = false
         while true {
@@ -59,7 +58,6 @@ extension NetworkStack {
                 }
                 let payload = tcpSlab.length(at: slot)
                 sock.queuedBytes -= payload
-                ackedBytes += payload
                 sock.packetsOut -= min(segments, sock.packetsOut)
                 acked += segments
                 if m.tcpFlags & TCPFlag.syn != 0 { sock.sndUna = seqMax(sock.sndUna, m.tcpSeq &+ 1) }
@@ -78,7 +76,6 @@ extension NetworkStack {
                 }
                 PacketSlab.adjust(&sock.retransmitQueue, bytes: -n)
                 sock.queuedBytes -= n
-                ackedBytes += n
                 if remaining < m.tcpSegments {
                     let gone = Int(m.tcpSegments) - Int(remaining)
                     adjustSegmentCounts(sock, marks: m.tcpSacked, by: -gone)
@@ -106,7 +103,9 @@ extension NetworkStack {
         let isDupAck = !advanced && seg.payloadLength == 0 && !seg.has.fin && !windowChanged && sock.packetsOut > 0
         if advanced {
             sock.sndUna = ack
-            sock.bytesAcked &+= UInt64(ackedBytes)
+            // Linux: tcp_snd_una_update() — every acknowledged sequence number, SYN and FIN
+            // included (so after a handshake RFC 5961's old-ACK allowance is one).
+            sock.bytesAcked &+= UInt64(ack &- priorUna)
             // The retry count restarts; the backed-off RTO stays until a new RTT sample
             // (RFC 6298 §5.7; Linux resets icsk_backoff only in tcp_ack_update_rtt).
             sock.backoffCount = 0
@@ -136,12 +135,15 @@ extension NetworkStack {
         // D-SACK information, or any ACK outside the Open state (Linux: tcp_ack_is_dubious()).
         let notDuplicate = advanced || windowChanged || seg.payloadLength > 0
         let caAlert = newlySacked > 0 || tcpCounters.dsackRecv != dsacksBefore
+        var rackChecked = false
         if !notDuplicate || caAlert || sock.caState != .open {
+            sock.rackReoTimeout = 0
             tcpFastRetransAlert(sock, ack: ack, delivered: delivered, advanced: advanced)
+            rackChecked = true
         }
         if sock.caState == .open || sock.caState == .disorder, acked > 0 {
             let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight,
-                                   cwndLimited: priorInFlight + 1 >= sock.window.cwnd, now: now,
+                                   cwndLimited: priorInFlight + 1 >= sock.window.cwnd || isCwndLimited(sock, slowStartOnly: true), now: now,
                                    sndUna: sock.sndUna, sndNxt: sock.sndNxt)
             sock.congestion.onAck(sample, window: &sock.window)
         } else if sock.caState == .loss, acked > 0 {
@@ -170,6 +172,12 @@ extension NetworkStack {
             }
         } else if advanced || sock.pendingTimer == .probe0 {
             armRetransmitTimer(sock, restart: true)
+        }
+        if rackChecked && sock.rackReoTimeout > 0 && sock.packetsOut > 0 {
+            // Linux: tcp_rack_mark_lost() arms ICSK_TIME_REO_TIMEOUT for when the next
+            // outstanding segment's RACK deadline passes (+ TCP_TIMEOUT_MIN, 2 ms).
+            sock.pendingTimer = .reorder
+            timers.arm(sock.retransmitTimer, at: now &+ sock.rackReoTimeout &+ 2 * Time.millisecond)
         }
         if sock.caState == .recovery || sock.caState == .loss { tcpXmitRetransmitQueue(sock) }
         tcpWriteXmit(sock, nagle: sock.options.noDelay ? .push : (sock.options.cork ? .cork : .nagle))
@@ -385,6 +393,7 @@ extension NetworkStack {
     /// reordering window is lost — a retransmission too, by its latest transmission time.
     /// Linux: `tcp_rack_detect_loss()`, `tcp_update_scoreboard()`.
     func markLostSegments(_ sock: TCPSocket) {
+        sock.rackReoTimeout = 0
         guard sock.sackEnabled, sock.sackedOut > 0 || sock.rackValid else { return }
         var sackedAbove = sock.sackedOut
         let reoWnd = rackReorderingWindow(sock)
@@ -402,7 +411,9 @@ extension NetworkStack {
                     if !lost && tcpConfig.rack && sock.rackValid {
                         let sentBefore = m.timestamp < sock.rackTime
                             || (m.timestamp == sock.rackTime && seqLT(m.tcpEndSeq, sock.rackEndSeq))
-                        if sentBefore && now >= m.timestamp &+ sock.rackRTT &+ reoWnd { lost = true }
+                        let deadline = m.timestamp &+ sock.rackRTT &+ reoWnd
+                        if sentBefore && now >= deadline { lost = true }
+                        if sentBefore && !lost { sock.rackReoTimeout = max(sock.rackReoTimeout, deadline &- now) }
                     }
                     if lost { markLost(sock, slot: slot) }
                 }

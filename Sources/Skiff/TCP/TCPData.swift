@@ -10,6 +10,8 @@ extension NetworkStack {
         let seq = b.meta.tcpSeq
         let end = b.meta.tcpEndSeq
         let fin = seg.has.fin
+        // Linux: tcp_event_data_recv() stamps icsk_ack.lrcvtime.
+        if seg.payloadLength > 0 { sock.lastDataReceiveTime = now }
         // Linux: tcp_measure_rcv_mss() — a large (GRO/GSO) segment counts by its segment size.
         let segmentLength = b.meta.gsoSize > 0 ? Int(b.meta.gsoSize) : seg.payloadLength
         if segmentLength > sock.rcvMSS { sock.rcvMSS = min(segmentLength, sock.mss) }

@@ -144,6 +144,7 @@ extension NetworkStack {
                 let c = makeChild(l, seg)
                 c.iss = seg.ack &- 1
                 c.sndUna = seg.ack; c.sndNxt = seg.ack; c.writeSeq = seg.ack
+                c.bytesAcked = 1   // the SYN-ACK (Linux: tcp_ack in SYN_RECV)
                 c.irs = seg.seq &- 1
                 c.rcvNxt = seg.seq; c.copiedSeq = seg.seq; c.rcvWup = seg.seq
                 c.mss = min(Int(mss), c.advertisedMSS)
@@ -157,6 +158,7 @@ extension NetworkStack {
                 c.maxWindow = c.sndWnd
                 c.sndWl1 = seg.seq; c.sndWl2 = seg.ack
                 c.state = .established
+                c.lastDataReceiveTime = now
                 l.acceptQueue.append(c.handle)
                 tcpCounters.passiveOpens &+= 1
                 return
@@ -525,6 +527,7 @@ extension NetworkStack {
             sock.sndWl2 = seg.ack
             tcpAck(sock, seg)
             sock.state = .established
+            sock.lastDataReceiveTime = now   // Linux: tcp_finish_connect() sets lrcvtime
             tcpSendAck(sock)
             if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
             tcpPush(sock)
@@ -541,6 +544,7 @@ extension NetworkStack {
     /// SYN-RECV → ESTABLISHED: the child joins its listener's accept queue.
     func tcpEstablishPassive(_ sock: TCPSocket) {
         sock.state = .established
+        sock.lastDataReceiveTime = now
         if sock.parent >= 0 { tcpCounters.passiveOpens &+= 1 }
         if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
         if sock.parent >= 0, let l = tcpSocket(sock.parent) {

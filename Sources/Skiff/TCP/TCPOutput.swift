@@ -7,6 +7,7 @@ public struct SendFlags: OptionSet, Sendable {
     public static let dontWait = SendFlags(rawValue: 0x40)     // MSG_DONTWAIT
     public static let more = SendFlags(rawValue: 0x8000)       // MSG_MORE
     public static let noSignal = SendFlags(rawValue: 0x4000)   // MSG_NOSIGNAL
+    public static let endOfRecord = SendFlags(rawValue: 0x80)  // MSG_EOR
 }
 
 /// Largest TCP header plus IP and link headers a segment needs in front (Linux: `MAX_TCP_HEADER`).
@@ -26,19 +27,24 @@ extension NetworkStack {
         default: return .failure(sock.shutdownWrite ? .EPIPE : .ENOTCONN)
         }
         if sock.shutdownWrite { return .failure(.EPIPE) }
+        // Nothing to send is not an error (Linux: tcp_sendmsg_locked returns the 0 it copied).
+        if data.count == 0 { return .success(0) }
         let id = tracer.begin()
         tracer.record(id, .socketSend, contexts.current, now)
         tracer.record(id, .tcpSendmsg, contexts.current, now)
         let goal = sizeGoal(sock)
         let mss = sendMSS(sock)
+        sock.writingMore = flags.contains(.more)
         var copied = 0
         while copied < data.count {
             var tail = sock.writeQueue.tail
             var room = 0
             if tail != PacketSlab.none {
                 let len = tcpSlab.length(at: tail)
-                let fin = tcpSlab.meta(at: tail).tcpFlags & TCPFlag.fin != 0
-                room = fin ? 0 : min(goal - len, tcpSlab.withBuffer(at: tail) { $0.tailroom })
+                let m = tcpSlab.meta(at: tail)
+                // Linux: tcp_skb_can_collapse_to() — nothing joins a FIN or an ended record.
+                let closed = m.tcpFlags & TCPFlag.fin != 0 || m.tcpEndOfRecord
+                room = closed ? 0 : min(goal - len, tcpSlab.withBuffer(at: tail) { $0.tailroom })
             }
             if room <= 0 {
                 // A new buffer sized for what this write still holds, up to the size goal.
@@ -73,6 +79,10 @@ extension NetworkStack {
             copied += n
         }
         if copied == 0 { return .failure(.EAGAIN) }
+        if flags.contains(.endOfRecord) && copied == data.count {
+            // Linux: the skb where an MSG_EOR write ends is marked eor.
+            tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpEndOfRecord = true }
+        }
         if !flags.contains(.more), sock.writeQueue.tail != PacketSlab.none {
             // Linux: tcp_push() → tcp_mark_push(): the write's last segment carries PSH.
             tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpFlags |= TCPFlag.psh }
@@ -120,6 +130,12 @@ extension NetworkStack {
             sock.congestion.onEvent(.transmitStart, window: &sock.window, now: now, lastSend: sock.lastSendTime)
         }
         let maxSegments = tsoSegmentLimit(sock, mss: mssNow)
+        var cwndHit = false
+        defer {
+            // Linux: is_cwnd_limited |= packets_in_flight >= cwnd; tcp_cwnd_validate().
+            let limited = cwndHit || sock.inFlight >= sock.window.cwnd
+            if sent > 0 || limited { cwndValidate(sock, limited: limited) }
+        }
         while true {
             let slot = sock.writeQueue.head
             if slot == PacketSlab.none { break }
@@ -131,7 +147,7 @@ extension NetworkStack {
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
             // Congestion window, in segments (Linux: tcp_cwnd_test).
             let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
-            if quota <= 0 && !isFin { break }
+            if quota <= 0 && !isFin { cwndHit = true; break }
             // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
             let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
             let windowEnd = sock.sndUna &+ sock.sndWnd
@@ -202,6 +218,27 @@ extension NetworkStack {
         return sent > 0
     }
 
+    /// Remembers whether this window of data was limited by cwnd, or else the most segments it
+    /// had out, for the ACK's decision to grow cwnd. Linux: `tcp_cwnd_validate()`.
+    func cwndValidate(_ sock: TCPSocket, limited: Bool) {
+        if !seqLT(sock.sndUna, sock.cwndUsageSeq) || limited
+            || (!sock.isCwndLimited && sock.packetsOut > sock.maxPacketsOut) {
+            sock.isCwndLimited = limited
+            sock.maxPacketsOut = sock.packetsOut
+            sock.cwndUsageSeq = sock.sndNxt
+        }
+    }
+
+    /// Whether cwnd is what limits sending, so an ACK may grow it: the last window was
+    /// cwnd-limited, or in slow start cwnd is below twice the most segments out. Linux:
+    /// `tcp_is_cwnd_limited()`. With `slowStartOnly`, only the slow-start rule (the ACK path
+    /// keeps its own in-flight test for the rest).
+    func isCwndLimited(_ sock: TCPSocket, slowStartOnly: Bool = false) -> Bool {
+        if sock.isCwndLimited && !slowStartOnly { return true }
+        if sock.window.inSlowStart { return sock.window.cwnd < 2 * sock.maxPacketsOut }
+        return false
+    }
+
     /// Splits the head of the write queue so that it keeps `keep` payload bytes; the rest stays
     /// queued behind it, sharing its bytes. Linux: `tcp_fragment()` on the write queue.
     func tcpFragmentWriteHead(_ sock: TCPSocket, keep: Int) {
@@ -242,8 +279,13 @@ extension NetworkStack {
         }
         tcpSlab.updateMeta(at: slot) { $0.timestamp = now }
         tracer.record(c.meta.traceID, .tcpTransmitSkb, contexts.current, now)
-        let flags = c.meta.tcpFlags
         let segments = UInt64(c.meta.tcpSegments)
+        // A transmission of several segments (a TSO/GSO packet) carries PSH, as every such packet
+        // does in packetdrill's Linux traces (slow start's 2-segment bursts, the IW10 burst of a
+        // longer write), unless the application holds data back (MSG_MORE, TCP_CORK); a single
+        // segment keeps its buffer's flag (tcp_push's mark).
+        let pushes = segments > 1 && c.meta.tcpFlags & TCPFlag.syn == 0 && !sock.options.cork && !sock.writingMore
+        let flags = pushes ? c.meta.tcpFlags | TCPFlag.psh : c.meta.tcpFlags
         // A buffer of several segments leaves as one GSO packet, cut by the NIC (TSO) or just
         // before the driver (GSO); Linux: tcp_set_skb_tso_segs() sets gso_size.
         c.meta.gsoSize = segments > 1 ? UInt16(sendMSS(sock)) : 0
@@ -251,7 +293,7 @@ extension NetworkStack {
         if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
         buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags, partialChecksum: segments > 1 || checksumOffloaded(sock))
         sock.segmentsOut &+= segments
-        _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+        _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }
 
@@ -386,7 +428,7 @@ extension NetworkStack {
         buildTCPHeader(sock, &b, seq: seq, flags: TCPFlag.ack)
         sock.segmentsOut &+= 1
         tcpCounters.outSegs &+= 1
-        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }
 
@@ -413,6 +455,19 @@ extension NetworkStack {
         sock.writeSeq &+= 1
         tcpSlab.pushBack(b, onto: &sock.writeQueue)
         tcpPush(sock, force: true)
+    }
+
+    /// Resets a connection from our side: RST|ACK at snd_nxt built like any segment of the
+    /// connection, so it carries the timestamp option and the current window. Linux:
+    /// `tcp_send_active_reset()` → `tcp_transmit_skb()`.
+    func tcpSendActiveReset(_ sock: TCPSocket) {
+        guard var b = pool.allocate(size: 0, headroom: tcpHeadroom) else { drops.count(.poolExhausted); return }
+        buildTCPHeader(sock, &b, seq: sock.sndNxt, flags: TCPFlag.rst | TCPFlag.ack)
+        sock.segmentsOut &+= 1
+        tcpCounters.outRsts &+= 1
+        tcpCounters.outSegs &+= 1
+        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService,
+                        dontFragment: true, route: &sock.routeCache)
     }
 
     /// Sends a RST for a segment that has no connection (RFC 9293 §3.10.7.1; Linux: `tcp_v4_send_reset()`).

@@ -108,6 +108,7 @@ extension NetworkStack {
             _ = b.trim(to: keep)
             b.meta.tcpEndSeq = m.tcpSeq &+ UInt32(keep)
             b.meta.tcpFlags = m.tcpFlags & ~(TCPFlag.psh | TCPFlag.fin)
+            b.meta.tcpEndOfRecord = false   // Linux: tcp_skb_fragment_eor() — the rest keeps it
             b.meta.tcpSegments = headSegments
         }
         if sent {

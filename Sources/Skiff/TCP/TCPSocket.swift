@@ -9,8 +9,8 @@ enum SegmentMark {
 }
 
 /// Which event the retransmit timer stands for (Linux: `ICSK_TIME_RETRANS`, `ICSK_TIME_PROBE0`,
-/// `ICSK_TIME_LOSS_PROBE`).
-enum PendingTimer { case none, rto, probe0, lossProbe }
+/// `ICSK_TIME_LOSS_PROBE`, `ICSK_TIME_REO_TIMEOUT`).
+enum PendingTimer { case none, rto, probe0, lossProbe, reorder }
 
 /// Per-connection TCP settings a user can change (socket options).
 public struct TCPOptionsState: Sendable {
@@ -36,6 +36,8 @@ public struct TCPOptionsState: Sendable {
     public var reusePort = false
     /// TCP_SYNCNT: SYN retransmissions before giving up (0 = `tcp_syn_retries`).
     public var synCount = 0
+    /// IP_TOS: the TOS byte of every packet of the connection (Linux: `inet->tos`).
+    public var typeOfService: UInt8 = 0
     public init() {}
 }
 
@@ -107,6 +109,11 @@ public final class TCPSocket {
     @exclusivity(unchecked) public internal(set) var rtt = RTTEstimator()
     @exclusivity(unchecked) public internal(set) var caState: TCPCAState = .open
     @exclusivity(unchecked) var dupAcks = 0
+    /// Whether the current window was limited by cwnd, the most segments it had out, and where
+    /// it ends (Linux: `is_cwnd_limited`, `max_packets_out`, `cwnd_usage_seq`).
+    @exclusivity(unchecked) var isCwndLimited = false
+    @exclusivity(unchecked) var maxPacketsOut: UInt32 = 0
+    @exclusivity(unchecked) var cwndUsageSeq: UInt32 = 0
     /// Recovery point (Linux: `high_seq`).
     @exclusivity(unchecked) var highSeq: UInt32 = 0
     @exclusivity(unchecked) var priorCwnd: UInt32 = 0
@@ -135,12 +142,17 @@ public final class TCPSocket {
     @exclusivity(unchecked) var rackRTT: Nanoseconds = 0
     /// RACK has a delivered segment to compare with (Linux: `rack.mstamp` set).
     @exclusivity(unchecked) var rackValid = false
+    /// How long until RACK could call the next outstanding segment lost (0 = none), from the
+    /// last loss detection (Linux: `tcp_rack_detect_loss()`'s `reo_timeout`).
+    @exclusivity(unchecked) var rackReoTimeout: Nanoseconds = 0
     /// Reordering was observed: a hole filled by an original transmission (Linux: `reord_seen`).
     @exclusivity(unchecked) var reordSeen = false
     /// Highest SACKed sequence (Linux: `tcp_highest_sack_seq`), meaningful above `snd_una`.
     @exclusivity(unchecked) var fackSeq: UInt32 = 0
     @exclusivity(unchecked) var lastSendTime: Nanoseconds = 0
     @exclusivity(unchecked) var lastReceiveTime: Nanoseconds = 0
+    /// When data last arrived, or the connection was established (Linux: `icsk_ack.lrcvtime`).
+    @exclusivity(unchecked) var lastDataReceiveTime: Nanoseconds = 0
     /// Sequence of a pending TLP probe (Linux: `tlp_high_seq`); 0 = none.
     @exclusivity(unchecked) var tlpHighSeq: UInt32 = 0
     /// D-SACK block to send with the next ACK (RFC 2883).
@@ -203,6 +215,8 @@ public final class TCPSocket {
     /// Closed by the application (an orphan while it finishes).
     @exclusivity(unchecked) var orphaned = false
     @exclusivity(unchecked) var finSent = false
+    /// The last write had MSG_MORE (more data follows at once): its GSO packets get no PSH.
+    @exclusivity(unchecked) var writingMore = false
     @exclusivity(unchecked) var finReceived = false
     @exclusivity(unchecked) var bound = false
     var routeCache = RouteCache()

@@ -9,6 +9,9 @@ extension NetworkStack {
     /// the first outstanding segment was sent. Linux: `tcp_rearm_rto()` / `tcp_schedule_loss_probe()`.
     func armRetransmitTimer(_ sock: TCPSocket, restart: Bool = false) {
         if sock.packetsOut == 0 { timers.cancel(sock.retransmitTimer); sock.pendingTimer = .none; return }
+        // New data does not move a pending RACK reordering timer (Linux: tcp_event_new_data_sent
+        // rearms only with nothing out before or a loss probe pending).
+        if !restart && sock.pendingTimer == .reorder && timers.isArmed(sock.retransmitTimer) { return }
         let rto = currentRTO(sock)
         let head = sock.retransmitQueue.head
         let headSent = head != PacketSlab.none ? tcpSlab.meta(at: head).timestamp : now
@@ -62,6 +65,7 @@ extension NetworkStack {
             switch sock.pendingTimer {
             case .rto: tcpRetransmitTimer(sock)
             case .lossProbe: tcpLossProbe(sock)
+            case .reorder: tcpRackReorderTimeout(sock)
             case .probe0: tcpProbeTimer(sock)
             case .none: break
             }
@@ -76,6 +80,32 @@ extension NetworkStack {
             // Linux: tcp_pace_kick() → tcp_tsq_handler() → tcp_write_xmit().
             if sock.state.isSynchronized { tcpPush(sock) }
         }
+    }
+
+    /// RACK's reordering timer fired: segments whose deadline passed are lost; if any, recovery
+    /// starts (or goes on) and they are retransmitted; then the RTO is re-armed from the first
+    /// outstanding segment's transmission. Linux: `tcp_rack_reo_timeout()` → `tcp_rearm_rto()`.
+    func tcpRackReorderTimeout(_ sock: TCPSocket) {
+        guard sock.state.isSynchronized, sock.packetsOut > 0 else { sock.pendingTimer = .none; return }
+        let lostBefore = sock.lostOut
+        markLostSegments(sock)
+        if sock.lostOut > lostBefore {
+            if sock.caState != .recovery && sock.caState != .loss {
+                enterRecovery(sock)
+                prrUpdate(sock, delivered: 1, advanced: false, newlyLost: true)
+            }
+            tcpXmitRetransmitQueue(sock)
+        }
+        if sock.rackReoTimeout > 0 {
+            sock.pendingTimer = .reorder
+            timers.arm(sock.retransmitTimer, at: now &+ sock.rackReoTimeout &+ 2 * Time.millisecond)
+            return
+        }
+        let head = sock.retransmitQueue.head
+        let headSent = head != PacketSlab.none ? tcpSlab.meta(at: head).timestamp : now
+        let delta = Int64(bitPattern: headSent &+ currentRTO(sock)) - Int64(bitPattern: now)
+        sock.pendingTimer = .rto
+        timers.arm(sock.retransmitTimer, at: now &+ Nanoseconds(max(delta, 1)))
     }
 
     /// The RTO fired: back off, enter Loss (cwnd 1, everything not SACKed marked lost), and
@@ -231,7 +261,7 @@ extension NetworkStack {
         buildTCPHeader(sock, &b, seq: sock.sndUna &- 1, flags: TCPFlag.ack)
         sock.segmentsOut &+= 1
         tcpCounters.outSegs &+= 1
-        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, dontFragment: true,
+        _ = ipQueueXmit(b, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }
 
