@@ -17,8 +17,9 @@ extension NetworkStack {
     // MARK: tcp_sendmsg
 
     /// Copies user bytes onto the write queue and pushes. The tail buffer is filled while it has
-    /// room (size goal: one MSS), then a new buffer is taken; the send buffer limits what is
-    /// queued (a short count or EAGAIN when full). Linux: `tcp_sendmsg_locked()`.
+    /// room (the size goal: a TSO-sized buffer, see `sizeGoal`), then a new buffer is taken; the
+    /// send buffer limits what is queued (a short count or EAGAIN when full).
+    /// Linux: `tcp_sendmsg_locked()`.
     func tcpSendmsg(_ sock: TCPSocket, _ data: UnsafeRawBufferPointer, flags: SendFlags) -> Result<Int, Errno> {
         if let e = sock.pendingError { sock.pendingError = nil; return .failure(e) }
         switch sock.state {
