@@ -70,13 +70,13 @@ bulk_kernel_to_skiff() {
   row "TCP kernel→Skiff, TAP, MTU 1500 $2" "$(gbit "$WORK/recv")" "$(skiffcores "$WORK/recv")" "$(cores "$a" "$b" "$c" "$d")"
 }
 
-rr_skiff() {
+rr_skiff() { # $1 = extra skiff options, $2 = label
   tap_ns
-  ip netns exec "$NS" "$SKIFF" up --tap tap0 --address 10.0.0.2/24 --serve echo:7 > "$WORK/up" & PIDS+=($!)
+  ip netns exec "$NS" "$SKIFF" up --tap tap0 --address 10.0.0.2/24 --serve echo:7 $1 > "$WORK/up" & PIDS+=($!)
   for _ in $(seq 50); do grep -q "skiff up:" "$WORK/up" 2>/dev/null && break; sleep 0.1; done
   local r; r=$(ip netns exec "$NS" "$K" rr 10.0.0.2 7 "$RR")
   kill -INT "${PIDS[-1]}"; wait "${PIDS[-1]}" || true
-  echo "1-byte request/response, kernel client → Skiff echo over TAP: $r"
+  echo "1-byte request/response, kernel client → Skiff echo over TAP $2: $r"
 }
 
 veth_ns() {
@@ -115,4 +115,5 @@ bulk_skiff_to_kernel "--offload" "(--offload)"
 bulk_kernel_to_skiff "" "(no offload)"
 bulk_kernel_to_skiff "--offload" "(--offload)"
 kernel_kernel
-rr_skiff
+rr_skiff "" "(engine thread wakes the echo thread)"
+rr_skiff "--busy-read ${BUSY_READ:-200}" "(--busy-read ${BUSY_READ:-200}: the blocked echo thread polls the TAP)"

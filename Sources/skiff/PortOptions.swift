@@ -25,6 +25,8 @@ struct PortOptions: ParsableArguments {
     var pcap: String?
     @Option(name: .customLong("busy-poll"), help: ArgumentHelp("Engine threads poll the device this many microseconds before sleeping (Linux: net.core.busy_poll).", valueName: "usec"))
     var busyPoll = 0
+    @Option(name: .customLong("busy-read"), help: ArgumentHelp("A blocked receive polls the device itself this many microseconds before sleeping, saving the wake-ups of the engine and of the caller (Linux: net.core.busy_read, SO_BUSY_POLL).", valueName: "usec"))
+    var busyRead = 0
     @Flag(name: .customLong("link-up"), help: "Also bring the kernel side of the device up and set its MTU to --mtu.")
     var linkUp = false
 
@@ -38,6 +40,7 @@ struct PortOptions: ParsableArguments {
         if offload && tap == nil { throw ValidationError("--offload needs --tap") }
         if queues > 1 && packet != nil { throw ValidationError("--queues needs --tap or --tun") }
         guard (0...1_000_000).contains(busyPoll) else { throw ValidationError("--busy-poll must be 0...1000000 µs") }
+        guard (0...1_000_000).contains(busyRead) else { throw ValidationError("--busy-read must be 0...1000000 µs") }
     }
 
     func parsedAddress() throws -> (IPv4Address, Int) {
@@ -59,6 +62,7 @@ struct PortOptions: ParsableArguments {
         c.pcapPath = pcap
         c.configureKernelSide = linkUp
         c.busyPoll = Nanoseconds(busyPoll) * 1000
+        c.busyRead = Nanoseconds(busyRead) * 1000
         return c
     }
 }

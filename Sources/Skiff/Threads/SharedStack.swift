@@ -37,6 +37,17 @@ public final class SharedStack: @unchecked Sendable {
     /// so a sleeping engine thread recomputes its sleep (it typically writes an eventfd).
     public var wakeEngine: (@Sendable () -> Void)?
 
+    /// How long a blocked receive (recv, recvfrom, accept) polls the device itself before it
+    /// sleeps; 0 (the default, as on Linux) never. Only on the monotonic clock and with a
+    /// `busyPollDevice`. Linux: `net.core.busy_read`, `sk_busy_loop()`.
+    public var busyRead: Nanoseconds = 0
+    /// Polls the device once from the calling thread, with the stack unlocked, and returns
+    /// whether it read frames (set by the host that owns the port). Linux: `napi_busy_loop()`.
+    public var busyPollDevice: (@Sendable () -> Bool)?
+    /// Busy-poll rounds run by blocked callers, and the ones that read frames.
+    public private(set) var busyPollRounds: UInt64 = 0
+    public private(set) var busyPollHits: UInt64 = 0
+
     /// A stack on the monotonic clock; an engine thread must run it.
     public init(stack: NetworkStack, lock: StackLock = StackLock()) {
         self.stack = stack
@@ -131,6 +142,21 @@ public final class SharedStack: @unchecked Sendable {
 
     // MARK: The blocking loop
 
+    /// One busy-poll round of a blocked caller (the lock held on entry and on return): polls
+    /// the device with the lock released, unless the `busyRead` time, started at the first
+    /// round, has run out; false when it has (the caller then sleeps). Linux: `sk_busy_loop()`.
+    func busyPoll(_ poll: @Sendable () -> Bool, until: inout Nanoseconds) -> Bool {
+        let t = MonotonicClock.read()
+        if until == 0 { until = t &+ busyRead }
+        guard t < until else { return false }
+        busyPollRounds &+= 1
+        lock.unlock()
+        let hit = poll()
+        lock.lock()
+        if hit { busyPollHits &+= 1 }
+        return true
+    }
+
     /// One try of a call: finished, or it would block (with what to return if we stop waiting);
     /// `progressed` when the try changed the stack (copied some bytes, sent a SYN) although it
     /// must wait for the rest — only then are other sleepers woken.
@@ -153,6 +179,9 @@ public final class SharedStack: @unchecked Sendable {
         let deadline: Nanoseconds? = timeout > 0 ? readClock() &+ timeout : nil
         let token = wait ? registerTimeout(deadline) : nil
         defer { if let token { lock.removeDeadline(token) } }
+        // Busy polling: a blocked receive first polls the device itself for up to `busyRead`.
+        let poller = !sending && wait && busyRead > 0 && timeSource == .monotonic ? busyPollDevice : nil
+        var busyUntil: Nanoseconds = 0
         while true {
             let t = readClock()
             switch attempt(stack, t) {
@@ -170,6 +199,7 @@ public final class SharedStack: @unchecked Sendable {
             // A try that changed nothing wakes no one: two sleepers must not wake each other
             // for ever. The engine still learns of new deadlines.
             wakeEngineIfNeeded()
+            if let poll = poller, busyPoll(poll, until: &busyUntil) { continue }
             lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
         }
     }

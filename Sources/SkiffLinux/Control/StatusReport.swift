@@ -152,8 +152,9 @@ extension LinuxHost {
             for (q, e, _) in engineStats {
                 cpu.append([("engine_thread", .int(Int64(q))), ("cpu_ms", .double(Double(e.cpuTime) / 1e6)),
                             ("port_read_ms", .double(Double(e.portReadTime) / 1e6)), ("wakeups", .int(Int64(e.wakeups))),
-                            ("batches", .int(Int64(e.batches))), ("busy_poll_hits", .int(Int64(e.busyPollHits))), ("frames_to_nic", .int(Int64(e.framesToNIC))), ("runs", .int(Int64(e.runs)))])
+                            ("batches", .int(Int64(e.batches))), ("busy_poll_hits", .int(Int64(e.busyPollHits))), ("caller_busy_polls", .int(Int64(e.callerBusyPolls))), ("frames_to_nic", .int(Int64(e.framesToNIC))), ("runs", .int(Int64(e.runs)))])
             }
+            cpu.append([("busy_read_rounds", .int(Int64(shared.busyPollRounds))), ("busy_read_hits", .int(Int64(shared.busyPollHits)))])
             r.add("cpu (by context; engine threads' own CPU clocks)", cpu)
             let ledger = stack.pool.ledger
             r.add("copies (bytes/operations by stage)", [CopyStage.allCases.filter { ledger.bytes($0) > 0 }.flatMap { s -> ReportRow in

@@ -22,6 +22,8 @@ public struct EngineStatistics: Sendable {
     public var portReadTime: Nanoseconds = 0
     /// Busy-poll rounds that found a frame (Linux: `LINUX_MIB_BUSYPOLLRXPACKETS`-like).
     public var busyPollHits: UInt64 = 0
+    /// NAPI polls that blocked application threads ran themselves (`busyPollFromCaller`).
+    public var callerBusyPolls: UInt64 = 0
     public init() {}
 }
 
@@ -53,6 +55,13 @@ public final class EngineThread: @unchecked Sendable {
     private var stats = EngineStatistics()
     /// Busy-poll hits, counted by the loop outside the lock and copied into `stats` under it.
     private var busyHits: UInt64 = 0
+    /// Caller busy polls, counted under `pollLock` and copied into `stats` under the stack lock.
+    private var callerPolls: UInt64 = 0
+    /// Held by whoever reads the port and feeds the NIC: the engine's loop or a blocked
+    /// caller's busy poll (Linux: NAPI ownership, `NAPI_STATE_SCHED`). Taken before the stack
+    /// lock, never while holding it.
+    private let pollLock: UnsafeMutablePointer<pthread_mutex_t>
+    private let portDescriptor: Int32
     /// The port, when it reads frames straight into the NIC's posted buffers (TAP with a
     /// virtio-net header on a device with TSO, whose buffers hold a whole 64 KiB frame).
     private let direct: (any DirectReceivePort)?
@@ -71,7 +80,10 @@ public final class EngineThread: @unchecked Sendable {
         // The NIC spreads a GSO frame over a head buffer and up to 17 fragments (Linux:
         // MAX_SKB_FRAGS for virtio's mergeable buffers); 16 buffers leave a spare.
         batch.maxReceiveFrame = 16 * max(device.nic.receiveBufferSize, 1536)
-        wake = try WakeSources(port: port.fileDescriptor(queue: queue))
+        portDescriptor = port.fileDescriptor(queue: queue)
+        wake = try WakeSources(port: portDescriptor)
+        pollLock = .allocate(capacity: 1)
+        pthread_mutex_init(pollLock, nil)
         // Only one engine may feed the ring it reads into without the lock: a single queue.
         if let d = port as? any DirectReceivePort, d.receivesDirectly, device.features.contains(.tso),
            port.queueCount == 1, device.rxQueues.count == 1 {
@@ -97,6 +109,8 @@ public final class EngineThread: @unchecked Sendable {
 
     deinit {
         wake.close()
+        pthread_mutex_destroy(pollLock)
+        pollLock.deallocate()
         directBuffers.deallocate()
         directLengths.deallocate()
         directOffloads.deallocate()
@@ -144,78 +158,119 @@ public final class EngineThread: @unchecked Sendable {
         var name = Array("skiff-eng/\(queue)".utf8.prefix(15)) + [0]
         _ = name.withUnsafeMutableBufferPointer { $0.withMemoryRebound(to: CChar.self) { skiff_pthread_setname_np(pthread_self(), $0.baseAddress!) } }
         var keepPolling = true
-        var pending = 0
         defer { shared.withStack { _, _ in stats.cpuTime = threadCPUTime() } }
         while !stopFlag.load(ordering: .acquiring) {
-            if !keepPolling {
-                if busyPoll > 0 { pending = spin() }
-                if pending == 0 { wake.sleep(timeoutMs: -1) }
-            }
-            let t0 = MonotonicClock.read()
-            var n = 0
-            var posted = -1   // ≥ 0: frames were read straight into that many posted buffers
-            if pending > 0 {
-                n = pending
-            } else if let d = direct {
-                // The buffers between the NIC's head and the tail are the NIC's: read into them
-                // without the lock, complete them under it.
-                let k = shared.withStack { _, _ in
-                    device.nic.postedReceiveBuffers(queue: queue, max: batch.capacity, into: directBuffers)
-                }
-                if k > 0 {
-                    posted = k
-                    n = d.receiveDirect(queue: queue, buffers: directBuffers, count: k, lengths: directLengths,
-                                        offloads: directOffloads, batch: batch)
-                } else {
-                    n = port.receive(queue: queue, into: batch)
+            let woken = !keepPolling
+            // Frames are the only news when the port alone woke the engine (or busy polling saw
+            // one); a timer or a wake call needs the engine to run the stack itself.
+            var framesOnly = false
+            if woken { framesOnly = (busyPoll > 0 && spin()) || wake.sleep(timeoutMs: -1) }
+            if framesOnly {
+                // A blocked caller busy-polling the port owns it for a moment and takes the
+                // frames itself (Linux: a busy poller holding the NAPI instance): step aside.
+                guard pthread_mutex_trylock(pollLock) == 0 else {
+                    keepPolling = false
+                    sched_yield()
+                    continue
                 }
             } else {
-                n = port.receive(queue: queue, into: batch)
+                pthread_mutex_lock(pollLock)
             }
-            pending = 0
-            let readTime = MonotonicClock.read() &- t0
-            let frames = n, direct = posted >= 0
-            let next: Nanoseconds? = shared.withStack { stack, now in
-                stats.wakeups &+= keepPolling ? 0 : 1
-                stats.busyPollHits = busyHits
-                stats.portReadTime &+= readTime
-                if frames > 0 && direct {
-                    stats.batches &+= 1
-                    stats.framesToNIC &+= UInt64(frames)
-                    stack.contexts.enter(.hardirq)
-                    device.nic.completeDirectReceive(queue: queue, lengths: directLengths, offloads: directOffloads,
-                                                     count: frames, now: now)
-                    stack.contexts.leave()
-                } else if frames > 0 {
-                    stats.batches &+= 1
-                    deliver(frames, stack: stack, now: now)
-                }
-                stack.run(now: now)
-                stats.runs &+= 1
-                let d = stack.nextDeadline()
-                if ownsTimers {
-                    shared.engineWakeAt = d ?? .max
-                    wake.noteExpiry()
-                    wake.arm(at: d)   // under the lock, as the hook arms it
-                }
-                return d
-            }
+            let r = pollOnce(woken: woken, onlyFrames: false)
+            pthread_mutex_unlock(pollLock)
             // Keep polling while the port fills whole batches or work is due now.
             let now = MonotonicClock.read()
-            keepPolling = (n > 0 && (n == batch.capacity || n == posted)) || (next.map { $0 <= now } ?? false)
+            keepPolling = (r.frames > 0 && (r.frames == batch.capacity || r.frames == r.posted))
+                || (r.next.map { $0 <= now } ?? false)
         }
     }
 
-    /// Busy polling: reads the port without sleeping for up to `busyPoll` before the thread goes
-    /// to sleep, so a frame that follows soon is taken without a wake-up's latency; returns the
-    /// frames read (0: nothing came). Linux: `napi_busy_loop()` (`net.core.busy_poll`).
-    private func spin() -> Int {
+    /// One NAPI poll of the port: reads a batch without the stack lock, then under it hands the
+    /// frames to the NIC (hard-IRQ context) and runs the stack (NET_RX, NET_TX, timers). The
+    /// caller holds `pollLock`, which makes it the port's only reader (Linux: owning the NAPI
+    /// instance, `NAPI_STATE_SCHED`). With `onlyFrames` (a blocked caller's busy poll) a read
+    /// that finds nothing returns without taking the stack lock. Returns the frames read, how
+    /// many buffers were posted for a direct read (-1: none) and the stack's next deadline.
+    private func pollOnce(woken: Bool, onlyFrames: Bool) -> (frames: Int, posted: Int, next: Nanoseconds?) {
+        let t0 = MonotonicClock.read()
+        var n = 0
+        var posted = -1   // ≥ 0: frames were read straight into that many posted buffers
+        if let d = direct {
+            // The buffers between the NIC's head and the tail are the NIC's: read into them
+            // without the lock, complete them under it.
+            let k = shared.withStack { _, _ in
+                device.nic.postedReceiveBuffers(queue: queue, max: batch.capacity, into: directBuffers)
+            }
+            if k > 0 {
+                posted = k
+                n = d.receiveDirect(queue: queue, buffers: directBuffers, count: k, lengths: directLengths,
+                                    offloads: directOffloads, batch: batch)
+            } else {
+                n = port.receive(queue: queue, into: batch)
+            }
+        } else {
+            n = port.receive(queue: queue, into: batch)
+        }
+        if onlyFrames && n == 0 { return (0, posted, nil) }
+        let readTime = MonotonicClock.read() &- t0
+        let frames = n, direct = posted >= 0
+        let next: Nanoseconds? = shared.withStack { stack, now in
+            stats.wakeups &+= woken ? 1 : 0
+            stats.busyPollHits = busyHits
+            stats.callerBusyPolls = callerPolls
+            stats.portReadTime &+= readTime
+            if frames > 0 && direct {
+                stats.batches &+= 1
+                stats.framesToNIC &+= UInt64(frames)
+                stack.contexts.enter(.hardirq)
+                device.nic.completeDirectReceive(queue: queue, lengths: directLengths, offloads: directOffloads,
+                                                 count: frames, now: now)
+                stack.contexts.leave()
+            } else if frames > 0 {
+                stats.batches &+= 1
+                deliver(frames, stack: stack, now: now)
+            }
+            stack.run(now: now)
+            stats.runs &+= 1
+            let d = stack.nextDeadline()
+            if ownsTimers {
+                shared.engineWakeAt = d ?? .max
+                if !onlyFrames { wake.noteExpiry() }   // the engine's own sleep drained the timer
+                wake.arm(at: d)   // under the lock, as the hook arms it
+            }
+            return d
+        }
+        return (frames, posted, next)
+    }
+
+    /// Whether the port has a frame to read now (`poll` with no timeout).
+    private func portReadable() -> Bool {
+        var p = pollfd(fd: portDescriptor, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&p, 1, 0) == 1 && (p.revents & Int16(POLLIN)) != 0
+    }
+
+    /// Busy polling by the engine: looks at the port without sleeping for up to `busyPoll`
+    /// before the thread goes to sleep, so a frame that follows soon is taken without a
+    /// wake-up's latency; true when one came. Linux: `napi_busy_loop()` (`net.core.busy_poll`).
+    private func spin() -> Bool {
         let until = MonotonicClock.read() &+ busyPoll
         repeat {
-            let n = port.receive(queue: queue, into: batch)
-            if n > 0 { busyHits &+= 1; return n }
+            if portReadable() { busyHits &+= 1; return true }
         } while MonotonicClock.read() < until && !stopFlag.load(ordering: .acquiring)
-        return 0
+        return false
+    }
+
+    /// Busy polling by a blocked application thread (`SharedStack.busyPollDevice`): if the port
+    /// has a frame and no one else is polling it, runs one NAPI poll in the caller's thread, so
+    /// the frame it waits for is processed without waking the engine or the caller; true when
+    /// frames were read. Called without the stack lock. Linux: `sk_busy_loop()` →
+    /// `napi_busy_loop()` from `tcp_recvmsg()` (`net.core.busy_read`, SO_BUSY_POLL).
+    public func busyPollFromCaller() -> Bool {
+        guard portReadable() else { return false }
+        guard pthread_mutex_trylock(pollLock) == 0 else { return false }
+        defer { pthread_mutex_unlock(pollLock) }
+        callerPolls &+= 1
+        return pollOnce(woken: false, onlyFrames: true).frames > 0
     }
 
     /// Hands the batch to the NIC in hard-IRQ context, running the stack every NAPI weight of

@@ -63,21 +63,22 @@ final class WakeSources: @unchecked Sendable {
     }
 
     /// Sleeps until one source is ready or `timeoutMs` passes (-1: no limit). Drains the eventfd
-    /// and timerfd; returns true when the port descriptor is readable.
+    /// and timerfd; returns true when only the port descriptor woke it (no timer, no wake call,
+    /// no timeout): then nothing but frames waits for the engine.
     @discardableResult
     func sleep(timeoutMs: Int32) -> Bool {
         let n = skiff_epoll_wait(epoll, ready, WakeSources.capacity, timeoutMs)
-        var portReady = false
+        var portReady = false, other = n <= 0
         var scratch: UInt64 = 0
         if n > 0 {
             for i in 0..<Int(n) {
                 let fd = ready[i]
                 if fd == port { portReady = true }
-                else if fd == event { _ = read(event, &scratch, 8) }
-                else if fd == timer { _ = read(timer, &scratch, 8); timerFired = true }
+                else if fd == event { _ = read(event, &scratch, 8); other = true }
+                else if fd == timer { _ = read(timer, &scratch, 8); timerFired = true; other = true }
             }
         }
-        return portReady
+        return portReady && !other
     }
 
     func close() {

@@ -35,6 +35,8 @@ public struct HostConfiguration: Sendable {
     public var configureKernelSide = false
     /// Engine threads busy-poll their port this long before sleeping (0: never).
     public var busyPoll: Nanoseconds = 0
+    /// A blocked receive polls the port itself this long before sleeping (0: never).
+    public var busyRead: Nanoseconds = 0
     /// Descriptor ring size of Skiff's NIC.
     public var ringSize = 512
     public var seed: UInt64 = 0x5EED

@@ -87,6 +87,17 @@ public final class LinuxHost: @unchecked Sendable {
             engines = []
             throw .port(error)
         }
+        if configuration.busyRead > 0 {
+            let polled = engines
+            shared.withStack { _, _ in
+                shared.busyRead = configuration.busyRead
+                shared.busyPollDevice = {
+                    var hit = false
+                    for e in polled where e.busyPollFromCaller() { hit = true }
+                    return hit
+                }
+            }
+        }
         running = true
     }
 
@@ -94,6 +105,7 @@ public final class LinuxHost: @unchecked Sendable {
     public func stop() {
         guard running else { return }
         running = false
+        shared.withStack { _, _ in shared.busyPollDevice = nil }
         for e in engines { e.stop() }
         shared.withStack { _, _ in pcap?.writer.flush() }
     }
