@@ -38,8 +38,9 @@ public final class SharedStack: @unchecked Sendable {
     public var wakeEngine: (@Sendable () -> Void)?
 
     /// How long a blocked receive (recv, recvfrom, accept) polls the device itself before it
-    /// sleeps; 0 (the default, as on Linux) never. Only on the monotonic clock and with a
-    /// `busyPollDevice`. Linux: `net.core.busy_read`, `sk_busy_loop()`.
+    /// sleeps, in real time (it is time spent spinning, whatever the stack's clock); 0 (the
+    /// default, as on Linux) never. Needs a `busyPollDevice`. Linux: `net.core.busy_read`,
+    /// `sk_busy_loop()`.
     public var busyRead: Nanoseconds = 0
     /// Polls the device once from the calling thread, with the stack unlocked, and returns
     /// whether it read frames (set by the host that owns the port). Linux: `napi_busy_loop()`.
@@ -180,7 +181,7 @@ public final class SharedStack: @unchecked Sendable {
         let token = wait ? registerTimeout(deadline) : nil
         defer { if let token { lock.removeDeadline(token) } }
         // Busy polling: a blocked receive first polls the device itself for up to `busyRead`.
-        let poller = !sending && wait && busyRead > 0 && timeSource == .monotonic ? busyPollDevice : nil
+        let poller = !sending && wait && busyRead > 0 ? busyPollDevice : nil
         var busyUntil: Nanoseconds = 0
         while true {
             let t = readClock()
