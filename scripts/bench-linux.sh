@@ -5,7 +5,7 @@
 #   scripts/bench-linux.sh                  1 GiB bulk each way, 20000 round trips
 #   BYTES=268435456 RR=5000 scripts/bench-linux.sh
 #
-# Rows: bulk TCP Skiff→kernel and kernel→Skiff over one TAP queue at MTU 1500, without and with
+# Rows: the raw ceiling of 1514-byte TAP writes (scripts/bench/tapflood.c); bulk TCP Skiff→kernel and kernel→Skiff over one TAP queue at MTU 1500, without and with
 # the vnet-header offloads; 1-byte request/response (kernel client, Skiff echo service); and the
 # kernel↔kernel baseline over a veth pair between two namespaces, in the same run. CPU: the
 # Skiff process's user+system seconds per second of transfer, and the whole machine's busy
@@ -19,6 +19,7 @@ RR=${RR:-20000}
 [ -x "$SKIFF" ] || { echo "bench-linux: no $SKIFF (swift build -c release --product skiff)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/skiff-bench.XXXXXX)
 cc -O2 -o "$WORK/kperf" scripts/bench/kperf.c
+cc -O2 -o "$WORK/tapflood" scripts/bench/tapflood.c -lpthread
 K="$WORK/kperf"
 NS=skiff-bench-$$
 PIDS=()
@@ -110,6 +111,17 @@ kernel_kernel() {
   kill "${PIDS[-1]}" 2>/dev/null; pkill -P "${PIDS[-1]}" 2>/dev/null || true
 }
 
+# The ceiling for anything that writes 1514-byte frames into one TAP queue on this machine: a
+# C loop of write()s, the kernel dropping each frame at IP routing, or delivering it to a UDP
+# socket that a thread drains.
+raw_ceiling() {
+  tap_ns
+  for kind in drop udp; do
+    echo "raw TAP writes, $(ip netns exec "$NS" "$WORK/tapflood" tap0 "${FLOOD:-1000000}" "$kind")"
+  done
+}
+
+raw_ceiling
 bulk_skiff_to_kernel "" "(no offload)"
 bulk_skiff_to_kernel "--offload" "(--offload)"
 bulk_kernel_to_skiff "" "(no offload)"
