@@ -88,41 +88,50 @@ struct InteropTests {
     }
 
     /// The same transfers through `tc netem loss 2% reorder 5% duplicate 1% delay 1ms` on the
-    /// kernel's side of tap0. Where the kernel has no netem (CONFIG_NET_SCH_NETEM off), nftables
-    /// drops 2% and duplicates 1% of what the kernel sends into tap0 instead (no reordering or
-    /// delay) and the test says so.
+    /// kernel's side of tap0. Where the kernel has no netem (CONFIG_NET_SCH_NETEM off), a
+    /// user-space relay (`scripts/netem-relay.py`) applies netem's rules instead: it owns tap0,
+    /// impairs what the kernel sends on it in the same way, and hands the frames to Skiff over a
+    /// veth pair (Skiff on `--packet vs0`); what Skiff sends reaches the kernel untouched.
     @Test func bulkTransfersThroughAnImpairedLinkKeepTheirDigests() throws {
         let ns = try Namespace("netem")
         defer { ns.close() }
         try ns.makeTap()
-        let netem = ns.exec(["tc", "qdisc", "add", "dev", "tap0", "root", "netem", "loss", "2%", "reorder", "5%",
-                             "duplicate", "1%", "delay", "1ms"], timeout: 10)
+        let impairment = ["loss", "2%", "reorder", "5%", "duplicate", "1%", "delay", "1ms"]
+        let netem = ns.exec(["tc", "qdisc", "add", "dev", "tap0", "root", "netem"] + impairment, timeout: 10)
+        var device = ["--tap", "tap0"]
+        var relayed: (Process, URL)?
         if netem.status != 0 {
-            print("netem unavailable (\(netem.output.trimmingCharacters(in: .whitespacesAndNewlines))); impairing with nftables: 2% loss, 1% duplication on tap0 egress")
-            guard InteropEnvironment.which("nft") != nil else {
-                print("InteropTests: neither netem nor nft is available; the impaired-link transfers are skipped")
-                return
+            print("netem unavailable (\(netem.output.trimmingCharacters(in: .whitespacesAndNewlines))); impairing tap0's egress with scripts/netem-relay.py")
+            try ns.sh("ip link add vr0 type veth peer name vs0 && ip link set vr0 up && ip link set vs0 up")
+            let relay = InteropEnvironment.packageRoot.appendingPathComponent("scripts/netem-relay.py").path
+            let (rp, rout) = try ns.spawn(["python3", relay, "--tap", "tap0", "--veth", "vr0", "--loss", "2", "--reorder", "5",
+                                           "--duplicate", "1", "--delay-ms", "1", "--seconds", "900"], log: "relay.log")
+            guard ns.waitFor("netem-relay: relaying", in: rout, process: rp) else {
+                throw InteropError("netem-relay did not start: \((try? String(contentsOf: rout, encoding: .utf8)) ?? "")")
             }
-            try ns.sh("""
-            nft -f - <<'EOF'
-            table netdev skiffimpair {
-              chain egress { type filter hook egress device "tap0" priority 0; numgen random mod 100 < 2 drop; numgen random mod 100 < 1 dup to "tap0"; }
-            }
-            EOF
-            """)
+            device = ["--packet", "vs0"]
+            relayed = (rp, rout)
         }
         let x = Interop(ns: ns)
         let n = InteropEnvironment.bulkBytes
         let (dir, name, sha) = try x.makeFile(bytes: n)
-        let (p, out) = try x.up(["--tap", "tap0"], ["--serve", "http:80=\(dir)"])
+        let (p, out) = try x.up(device, ["--serve", "http:80=\(dir)"])
         let got = try x.curlDigest("http://10.0.0.2/\(name)", timeout: 300)
         _ = x.down(p, out)
         #expect(got == sha)
-        let (sent, received, report) = try x.sendToKernel(["--tap", "tap0"], bytes: n)
+        let (sent, received, report) = try x.sendToKernel(device, bytes: n)
         #expect(!sent.isEmpty && sent == received, "\(report)")
         // Kernel → Skiff: here the data itself is impaired; a smaller transfer keeps CI short.
-        let (ksent, mine, log) = try x.receiveFromKernel(["--tap", "tap0"], bytes: 16 << 20, extra: ["--timeout", "120"])
+        let (ksent, mine, log) = try x.receiveFromKernel(device, bytes: 16 << 20, extra: ["--timeout", "120"])
         #expect(!ksent.isEmpty && ksent == mine, "\(log)")
+        if let (rp, rout) = relayed {
+            // The relay did impair: frames lost, duplicated and sent ahead of delayed ones.
+            ns.interrupt(rp)
+            let summary = (try? String(contentsOf: rout, encoding: .utf8)) ?? ""
+            for what in ["lost ", "duplicated ", "reordered "] {
+                #expect((Int(Interop.field(after: what, in: summary)) ?? 0) > 0, "\(what)in: \(summary)")
+            }
+        }
     }
 
     @Test func aHundredConcurrentKernelClientsEachGetTheirEcho() throws {

@@ -14,10 +14,16 @@ enum InteropEnvironment {
 
     /// The skiff binary: $SKIFF_BIN, else the release build if present (CI builds it first: the
     /// 256 MiB transfers and their digests are slow in a debug build), else the debug build.
+    /// The package's root folder (Tests/SkiffInteropTests → root).
+    static let packageRoot: URL = {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        for _ in 0..<2 { dir.deleteLastPathComponent() }
+        return dir
+    }()
+
     static let skiff: String? = {
         if let b = ProcessInfo.processInfo.environment["SKIFF_BIN"], FileManager.default.isExecutableFile(atPath: b) { return b }
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        for _ in 0..<2 { dir.deleteLastPathComponent() }   // Tests/SkiffInteropTests → package root
+        let dir = packageRoot
         for config in ["release", "debug"] {
             let p = dir.appendingPathComponent(".build/\(config)/skiff").path
             if FileManager.default.isExecutableFile(atPath: p) { return p }
