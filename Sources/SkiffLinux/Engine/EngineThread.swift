@@ -53,8 +53,9 @@ public final class EngineThread: @unchecked Sendable {
     /// wakes it).
     private let stopFlag = Atomic<Bool>(false)
     private var stats = EngineStatistics()
-    /// Busy-poll hits, counted by the loop outside the lock and copied into `stats` under it.
-    private var busyHits: UInt64 = 0
+    /// Busy-poll hits, counted by the loop outside the locks and copied into `stats` under the
+    /// stack lock (possibly by a busy-polling caller's thread).
+    private let busyHits = Atomic<UInt64>(0)
     /// Caller busy polls, counted under `pollLock` and copied into `stats` under the stack lock.
     private var callerPolls: UInt64 = 0
     /// Held by whoever reads the port and feeds the NIC: the engine's loop or a blocked
@@ -216,7 +217,7 @@ public final class EngineThread: @unchecked Sendable {
         let frames = n, direct = posted >= 0
         let next: Nanoseconds? = shared.withStack { stack, now in
             stats.wakeups &+= woken ? 1 : 0
-            stats.busyPollHits = busyHits
+            stats.busyPollHits = busyHits.load(ordering: .relaxed)
             stats.callerBusyPolls = callerPolls
             stats.portReadTime &+= readTime
             if frames > 0 && direct {
@@ -255,7 +256,7 @@ public final class EngineThread: @unchecked Sendable {
     private func spin() -> Bool {
         let until = MonotonicClock.read() &+ busyPoll
         repeat {
-            if portReadable() { busyHits &+= 1; return true }
+            if portReadable() { busyHits.wrappingAdd(1, ordering: .relaxed); return true }
         } while MonotonicClock.read() < until && !stopFlag.load(ordering: .acquiring)
         return false
     }
