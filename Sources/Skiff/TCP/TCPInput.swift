@@ -205,6 +205,11 @@ extension NetworkStack {
         c.receiveBufferSize = l.receiveBufferSize
         c.receiveBufferLocked = l.receiveBufferLocked
         c.congestion = l.congestion
+        // Linux: sk_clone_lock() copies the socket flags (SOCK_ZEROCOPY) and sk_tsflags; the
+        // notification ids start again at 0.
+        c.zerocopy.enabled = l.zerocopy.enabled
+        c.timestamping.flags = l.timestamping.flags & ~TimestampingFlag.optID
+        c.timestamping.newLayout = l.timestamping.newLayout
         c.parent = l.handle
         initConnection(c)
         tcpConnections[connectionKey(c)] = c.handle
@@ -488,6 +493,7 @@ extension NetworkStack {
         _ = tcpSlab.removeAll(&sock.writeQueue)
         _ = tcpSlab.removeAll(&sock.retransmitQueue)
         _ = tcpSlab.removeAll(&sock.outOfOrderQueue)
+        if sock.zerocopy.count > 0 { tcpZerocopyPurge(sock) }
         sock.packetsOut = 0; sock.sackedOut = 0; sock.lostOut = 0; sock.retransOut = 0
         sock.queuedBytes = 0
         let key = connectionKey(sock)

@@ -210,6 +210,15 @@ public final class TCPSocket {
     @exclusivity(unchecked) public var options = TCPOptionsState()
     /// Pending error (Linux: `sk_err`, SO_ERROR).
     @exclusivity(unchecked) public internal(set) var pendingError: Errno?
+    /// The error queue (Linux: `sk_error_queue`), SO_TIMESTAMPING (`sk_tsflags`, `sk_tskey`) and
+    /// MSG_ZEROCOPY (`SOCK_ZEROCOPY`, `sk_zckey`) state: `Socket/ErrorQueue.swift`,
+    /// `Socket/Timestamping.swift`, `TCP/TCPZerocopy.swift`.
+    var errorQueue = ErrorQueue()
+    var timestamping = TimestampingState()
+    var zerocopy = ZerocopyState()
+    /// Tells this socket from a later one on the same handle, for packets that name their socket
+    /// (Linux: the socket cookie, `sock_gen_cookie()`).
+    @exclusivity(unchecked) var cookie: UInt32 = 0
     @exclusivity(unchecked) var shutdownRead = false
     @exclusivity(unchecked) var shutdownWrite = false
     /// Closed by the application (an orphan while it finishes).
