@@ -96,6 +96,8 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
     t.recvmsg = { ud, fd, msg, flags in
         call(ud) { h in
             guard let msg else { return .failure(.EFAULT) }
+            // Linux: __copy_msghdr() refuses more than UIO_MAXIOV elements.
+            if msg.pointee.msg_iovlen > 1024 { return .failure(.EMSGSIZE) }
             if flags & LinuxABI.MSG_ERRQUEUE != 0 {
                 let r = h.receiveError(fd, vector: msg.pointee.msg_iov, count: Int(msg.pointee.msg_iovlen), flags: flags,
                                        control: msg.pointee.msg_control, controlLength: Int(msg.pointee.msg_controllen))
@@ -139,6 +141,7 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
     t.sendmsg = { ud, fd, msg, flags in
         call(ud) { h in
             guard let msg else { return .failure(.EFAULT) }
+            if msg.pointee.msg_iovlen > 1024 { return .failure(.EMSGSIZE) }   // Linux: __copy_msghdr()
             var to: SocketAddress? = nil
             if let name = msg.pointee.msg_name {
                 switch SockaddrIn.read(UnsafeRawPointer(name), length: msg.pointee.msg_namelen) {
