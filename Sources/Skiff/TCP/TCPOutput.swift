@@ -85,6 +85,7 @@ extension NetworkStack {
                     && (m.tcpZerocopyFragments >= UInt8(ZerocopyState.maxFragments) || zerocopy != nil && !ownsTail) {
                     room = 0
                     tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
+                    sock.pushedSeq = sock.writeSeq
                 }
             }
             if room <= 0 {
@@ -124,10 +125,12 @@ extension NetworkStack {
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
             sock.queuedBytes += n
-            if !flags.contains(.more) && tcpSlab.length(at: tail) >= goal {
-                // A full skb goes out with PSH, as packetdrill's Linux traces show for every
-                // size-goal skb of a write (tcp_sendmsg's push of a full skb).
+            if !flags.contains(.more) && tcpSlab.length(at: tail) >= goal
+                && seqGT(sock.writeSeq, sock.pushedSeq &+ sock.maxWindow >> 1) {
+                // A full skb is pushed once the write has gone half the largest window past the
+                // last push (Linux: forced_push() → tcp_mark_push()).
                 tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
+                sock.pushedSeq = sock.writeSeq
             }
             copied += n
             offset += n
@@ -140,6 +143,7 @@ extension NetworkStack {
         if !flags.contains(.more), sock.writeQueue.tail != PacketSlab.none {
             // Linux: tcp_push() → tcp_mark_push(): the write's last segment carries PSH.
             tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpFlags |= TCPFlag.psh }
+            sock.pushedSeq = sock.writeSeq
         }
         if sock.timestamping.flags != 0 { tcpTxTimestamp(sock) }
         tcpPush(sock, more: flags.contains(.more))

@@ -62,6 +62,8 @@ public final class TCPSocket {
     @exclusivity(unchecked) public internal(set) var sndNxt: UInt32 = 0
     /// Sequence number after the last byte the application wrote (Linux: `write_seq`).
     @exclusivity(unchecked) var writeSeq: UInt32 = 0
+    /// `write_seq` when a buffer was last marked PSH (Linux: `pushed_seq`, `tcp_mark_push()`).
+    @exclusivity(unchecked) var pushedSeq: UInt32 = 0
     /// Peer's receive window in bytes, already scaled (Linux: `snd_wnd`).
     @exclusivity(unchecked) public internal(set) var sndWnd: UInt32 = 0
     @exclusivity(unchecked) var sndWl1: UInt32 = 0
