@@ -254,6 +254,26 @@ import SkiffWire
         #expect(ack.cmsgs[0].u64(0) * 1_000_000_000 + ack.cmsgs[0].u64(8) == t1)
     }
 
+    /// A retransmission writes its headers where the first transmission's were: the queued
+    /// message keeps the packet as it was stamped.
+    @Test func aRetransmissionDoesNotRewriteAStampedPacket() throws {
+        let (p, fd, _) = TCPPeer.established(rtt: 10 * Self.ms)
+        #expect(p.stack.setOption(fd, .timestamping(flags: TimestampingFlag.txSoftware | TimestampingFlag.optID), now: p.now) == nil)
+        #expect(p.write(fd, Lab.pattern(100)) == .success(100))
+        let out = p.take()
+        let tsval = try #require(out.first?.options.timestamp?.value)
+        let again = p.advanceToNextTimer()
+        #expect(again.first?.seq == out[0].seq && again.first?.options.timestamp?.value != tsval, "an RTO retransmission")
+        #expect(p.stack.errorQueueLength(fd) == 2)
+        let r = Self.receive(p, fd, data: 200)
+        #expect(try r.result.get().bytes == 14 + 20 + 32 + 100)
+        // Ethernet, IP, then TCP: 20 bytes, nop, nop, TS kind 8 length 10, TSval.
+        let at = 14 + 20 + 20 + 4
+        #expect(r.bytes[at - 2] == 8 && r.bytes[at - 1] == 10)
+        let v = r.bytes[at..<(at + 4)].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        #expect(v == tsval)
+    }
+
     /// timestamping/client-only-last-byte.pkt: only the buffer holding the write's last byte is
     /// stamped, also after it was split by the window.
     @Test func onlyTheLastByteOfAWriteIsStamped() throws {

@@ -98,8 +98,13 @@ extension NetworkStack {
         if f & TimestampingFlag.optTSOnly != 0 {
             queueError(s, m, payload: nil)
         } else {
-            m.payloadLength = packet.length
-            queueError(s, m, payload: packet.clone())
+            var c = packet.clone()
+            // A packet on its way out shares its header area with the queued original, where a
+            // retransmission writes its own headers: the message keeps a private copy of the
+            // linear part (Linux: tcp_transmit_skb() copies a still-cloned skb instead).
+            if stage != TimestampStage.acknowledged { guard c.makeHeaderWritable(headroom: 0) else { return } }
+            m.payloadLength = c.length
+            queueError(s, m, payload: c)
         }
     }
 
