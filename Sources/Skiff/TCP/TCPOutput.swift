@@ -108,9 +108,9 @@ extension NetworkStack {
             if sock.zerocopy.enabled {
                 n = zerocopyLayout(sock, tail: tail, at: data.baseAddress! + offset, count: n, zerocopy: zerocopy != nil)
                 if n == 0 {
-                    // The buffer's fragments are all taken: it is pushed, the bytes go into a new
-                    // one (Linux: EMSGSIZE → tcp_mark_push(), new_segment).
-                    tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
+                    // The buffer's fragments are all taken: it is closed, and the room test above
+                    // pushes it and takes a new one (Linux: EMSGSIZE, new_segment).
+                    tcpSlab.updateMeta(at: tail) { $0.tcpZerocopyFragments = UInt8(ZerocopyState.maxFragments) }
                     continue
                 }
             }
