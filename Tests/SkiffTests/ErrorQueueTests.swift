@@ -414,6 +414,28 @@ import SkiffWire
         #expect(r.result.isSuccess && p.stack.errorQueueLength(fd) == 0)
     }
 
+    /// Every control length from 0 to 120 against a message needing 112 bytes: nothing is
+    /// written past the buffer, what is written is whole headers, MSG_CTRUNC exactly when short.
+    @Test func everyControlLengthIsHandled() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms)
+        #expect(p.stack.setOption(fd, .noDelay(true), now: p.now) == nil)
+        #expect(p.stack.setOption(fd, .timestamping(flags: TimestampingFlag.txSched | TimestampingFlag.software
+                                                     | TimestampingFlag.optTSOnly), now: p.now) == nil)
+        for length in 0...120 {
+            #expect(p.write(fd, Lab.pattern(1)) == .success(1))
+            _ = p.take()
+            p.ackTo(s.sndNxt)
+            let r = Self.receive(p, fd, control: length)
+            let m = try r.result.get()
+            #expect(m.controlLength <= length)
+            #expect(m.flags.contains(.controlTruncated) == (length < 112), "length \(length)")
+            #expect(r.raw[m.controlLength...].allSatisfy { $0 == 0xEE }, "nothing past what it says it wrote")
+            let expected = length < 16 ? 0 : length < 64 ? length : length < 80 ? 64 : min(length, 112)
+            #expect(m.controlLength == expected, "length \(length)")
+        }
+        #expect(p.stack.errorQueueLength(fd) == 0)
+    }
+
     // MARK: poll and epoll
 
     /// zerocopy/epoll_edge.pkt: an edge-triggered item fires once per notification, even one
