@@ -96,6 +96,18 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
     t.recvmsg = { ud, fd, msg, flags in
         call(ud) { h in
             guard let msg else { return .failure(.EFAULT) }
+            // Linux: __copy_msghdr() refuses more than UIO_MAXIOV elements.
+            if msg.pointee.msg_iovlen > 1024 { return .failure(.EMSGSIZE) }
+            if flags & LinuxABI.MSG_ERRQUEUE != 0 {
+                let r = h.receiveError(fd, vector: msg.pointee.msg_iov, count: Int(msg.pointee.msg_iovlen), flags: flags,
+                                       control: msg.pointee.msg_control, controlLength: Int(msg.pointee.msg_controllen))
+                return r.map { n, m in
+                    msg.pointee.msg_flags = m.flags.rawValue
+                    msg.pointee.msg_controllen = m.controlLength
+                    msg.pointee.msg_namelen = 0   // Linux: no address for a timestamp or zerocopy message
+                    return n
+                }
+            }
             let r = h.receive(fd, vector: msg.pointee.msg_iov, count: Int(msg.pointee.msg_iovlen), flags: flags,
                               from: (msg.pointee.msg_name, nil))
             if case .success = r {
@@ -129,6 +141,7 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
     t.sendmsg = { ud, fd, msg, flags in
         call(ud) { h in
             guard let msg else { return .failure(.EFAULT) }
+            if msg.pointee.msg_iovlen > 1024 { return .failure(.EMSGSIZE) }   // Linux: __copy_msghdr()
             var to: SocketAddress? = nil
             if let name = msg.pointee.msg_name {
                 switch SockaddrIn.read(UnsafeRawPointer(name), length: msg.pointee.msg_namelen) {

@@ -35,6 +35,9 @@ enum LinuxABI {
     static let SO_MEMINFO: Int32 = 55
     static let SO_PROTOCOL: Int32 = 38
     static let SO_DOMAIN: Int32 = 39
+    static let SO_TIMESTAMPING_OLD: Int32 = 37
+    static let SO_ZEROCOPY: Int32 = 60
+    static let SO_TIMESTAMPING_NEW: Int32 = 65
 
     // SOL_TCP options.
     static let TCP_NODELAY: Int32 = 1
@@ -66,6 +69,7 @@ enum LinuxABI {
     static let MSG_MORE: Int32 = 0x8000
     static let MSG_FASTOPEN: Int32 = 0x2000_0000
     static let MSG_ZEROCOPY: Int32 = 0x400_0000
+    static let MSG_ERRQUEUE: Int32 = 0x2000
 
     // fcntl.
     static let F_GETFD: Int32 = 1

@@ -19,6 +19,11 @@ extension PacketdrillHost {
             let h: Int32
             switch socketHandle(fd) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
             let known = LinuxABI.MSG_PEEK | LinuxABI.MSG_DONTWAIT | LinuxABI.MSG_WAITALL | LinuxABI.MSG_NOSIGNAL
+            if flags & LinuxABI.MSG_ERRQUEUE != 0 {
+                // No control buffer: the control messages are cut (Linux: MSG_CTRUNC).
+                return stack.recvmsg(h, into: buffer, control: UnsafeMutableRawBufferPointer(start: nil, count: 0),
+                                     flags: [.errorQueue], now: now).map { $0.bytes }
+            }
             if flags & LinuxABI.MSG_OOB != 0 { return .failure(.EINVAL) }
             _ = known
             var rf: ReceiveFlags = []
@@ -75,38 +80,52 @@ extension PacketdrillHost {
     /// the send buffer is full, unless the socket is non-blocking or `MSG_DONTWAIT` (a short count
     /// or EAGAIN) or SO_SNDTIMEO passes (the bytes copied so far, or EAGAIN).
     func send(_ fd: Int32, _ data: UnsafeRawBufferPointer, flags: Int32, to: SocketAddress? = nil) -> SyscallResult {
+        send(fd, parts: [data], flags: flags, to: to)
+    }
+
+    /// The same over the parts of an I/O vector: one `tcp_sendmsg` for the whole vector, as Linux
+    /// makes (MSG_ZEROCOPY lays each part out as its own pages); a UDP datagram is gathered first.
+    func send(_ fd: Int32, parts: [UnsafeRawBufferPointer], flags: Int32, to: SocketAddress? = nil) -> SyscallResult {
         locked {
             let h: Int32
             switch socketHandle(fd) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
             if flags & LinuxABI.MSG_OOB != 0 { return .failure(.EOPNOTSUPP) }
-            if flags & (LinuxABI.MSG_FASTOPEN | LinuxABI.MSG_ZEROCOPY) != 0 { return .failure(.EOPNOTSUPP) }
+            if flags & LinuxABI.MSG_FASTOPEN != 0 { return .failure(.EOPNOTSUPP) }
             var sf: SendFlags = []
             if flags & LinuxABI.MSG_MORE != 0 { sf.insert(.more) }
             if flags & LinuxABI.MSG_NOSIGNAL != 0 { sf.insert(.noSignal) }
             if flags & LinuxABI.MSG_EOR != 0 { sf.insert(.endOfRecord) }
+            if flags & LinuxABI.MSG_ZEROCOPY != 0 { sf.insert(.zerocopy) }
             let file = fileState(h)
             let wait = !file.nonBlocking && flags & LinuxABI.MSG_DONTWAIT == 0
+            let total = parts.reduce(0) { $0 + $1.count }
             if stack.tcpInfoSocket(h) == nil {
-                let r: SyscallResult = blockingCall(wait: wait, timeout: file.sendTimeout) {
-                    let r = stack.sendTo(h, data, to: to, flags: sf, now: now)
-                    if case .failure(.EAGAIN) = r { return .wouldBlock(r) }
-                    return .done(r)
+                sf.remove(.zerocopy)   // UDP: no SO_ZEROCOPY here, so Linux ignores the flag
+                var gathered = [UInt8]()
+                gathered.reserveCapacity(total)
+                for p in parts { gathered.append(contentsOf: p) }
+                let r: SyscallResult = gathered.withUnsafeBytes { data in
+                    blockingCall(wait: wait, timeout: file.sendTimeout) {
+                        let r = stack.sendTo(h, data, to: to, flags: sf, now: now)
+                        if case .failure(.EAGAIN) = r { return .wouldBlock(r) }
+                        return .done(r)
+                    }
                 }
                 quiesce()
                 return r
             }
             // Linux (tcp_sendmsg): a destination address on a connected TCP socket is ignored.
-            if data.count == 0 {
-                return stack.tcpState(h).map { $0 == .established || $0 == .closeWait } == true
-                    ? .success(0) : .failure(stack.tcpState(h) == .listen || stack.tcpState(h) == .closed ? .EPIPE : .EPIPE)
+            if total == 0 {
+                return stack.tcpState(h).map { $0 == .established || $0 == .closeWait } == true ? .success(0) : .failure(.EPIPE)
             }
             var sent = 0
             let r: SyscallResult = blockingCall(wait: wait, timeout: file.sendTimeout) {
-                let rest = UnsafeRawBufferPointer(rebasing: data[sent...])
-                switch stack.send(h, rest, flags: sf, now: now) {
+                let rest = IOVector.parts(parts, after: sent)
+                let r = rest.withUnsafeBufferPointer { stack.sendmsg(h, $0, flags: sf, now: now) }
+                switch r {
                 case let .success(n):
                     sent += n
-                    return sent == data.count ? .done(.success(sent)) : .wouldBlock(.success(sent))
+                    return sent == total ? .done(.success(sent)) : .wouldBlock(.success(sent))
                 case .failure(.EAGAIN):
                     return .wouldBlock(sent > 0 ? .success(sent) : .failure(.EAGAIN))
                 case let .failure(e):
@@ -118,13 +137,32 @@ extension PacketdrillHost {
         }
     }
 
-    /// Sends an I/O vector: gathered into one buffer first (one `tcp_sendmsg` call, as Linux
-    /// makes for the whole vector).
+    /// Sends an I/O vector (one `tcp_sendmsg` call for the whole vector, as Linux makes).
     func send(_ fd: Int32, vector: UnsafePointer<iovec>?, count: Int, flags: Int32, to: SocketAddress? = nil) -> SyscallResult {
         guard count >= 0, count <= 1024 else { return .failure(.EINVAL) }
         guard let iov = IOVector(vector, count: count) else { return .failure(.EFAULT) }
-        let staging = iov.gather()
-        return staging.withUnsafeBytes { send(fd, $0, flags: flags, to: to) }
+        return send(fd, parts: iov.parts.map { UnsafeRawBufferPointer($0) }, flags: flags, to: to)
+    }
+
+    // MARK: The error queue
+
+    /// recvmsg / recv with MSG_ERRQUEUE: one message of the error queue, its packet scattered
+    /// into the vector and its control messages into `msg_control`; never blocks (Linux:
+    /// `tcp_recvmsg()` → `inet_recv_error()` → `ip_recv_error()`).
+    func receiveError(_ fd: Int32, vector: UnsafePointer<iovec>?, count: Int, flags: Int32,
+                      control: UnsafeMutableRawPointer?, controlLength: Int) -> Result<(Int, ReceivedMessage), Errno> {
+        guard count >= 0, count <= 1024 else { return .failure(.EINVAL) }
+        guard let iov = IOVector(vector, count: count) else { return .failure(.EFAULT) }
+        return locked {
+            let h: Int32
+            switch socketHandle(fd) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
+            var staging = [UInt8](repeating: 0, count: iov.total)
+            let ctl = UnsafeMutableRawBufferPointer(start: control, count: control == nil ? 0 : max(0, controlLength))
+            let r = staging.withUnsafeMutableBytes { stack.recvmsg(h, into: $0, control: ctl, flags: [.errorQueue], now: now) }
+            guard case let .success(m) = r else { return r.map { (0, $0) } }
+            staging.withUnsafeBytes { iov.scatter(UnsafeRawBufferPointer(rebasing: $0[0..<m.bytes])) }
+            return .success((m.bytes, m))
+        }
     }
 }
 
@@ -150,6 +188,19 @@ struct IOVector {
         var out = [UInt8]()
         out.reserveCapacity(total)
         for p in parts { out.append(contentsOf: p) }
+        return out
+    }
+
+    /// The parts that remain once `sent` bytes of `parts` have gone.
+    static func parts(_ parts: [UnsafeRawBufferPointer], after sent: Int) -> [UnsafeRawBufferPointer] {
+        if sent == 0 { return parts }
+        var skip = sent
+        var out: [UnsafeRawBufferPointer] = []
+        for p in parts {
+            if skip >= p.count { skip -= p.count; continue }
+            out.append(UnsafeRawBufferPointer(rebasing: p[skip...]))
+            skip = 0
+        }
         return out
     }
 

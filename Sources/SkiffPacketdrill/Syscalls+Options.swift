@@ -28,6 +28,23 @@ extension PacketdrillHost {
                 guard isTCP else { return .success(0) }
                 return stack.setOption(h, .linger(on: on, seconds: Int(max(0, sec))), now: now).map { .failure($0) } ?? .success(0)
             }
+            if level == LinuxABI.SOL_SOCKET
+                && (name == LinuxABI.SO_TIMESTAMPING_OLD || name == LinuxABI.SO_TIMESTAMPING_NEW || name == LinuxABI.SO_ZEROCOPY) {
+                // An int; SO_TIMESTAMPING also takes `struct so_timestamping` (flags, bind_phc),
+                // whose flags come first. Skiff has neither on UDP sockets.
+                guard let value else { return .failure(.EFAULT) }
+                guard length >= 4 else { return .failure(.EINVAL) }
+                let v = value.loadUnaligned(as: Int32.self)
+                guard isTCP else { return .failure(.ENOPROTOOPT) }
+                let option: SocketOption
+                if name == LinuxABI.SO_ZEROCOPY {
+                    guard v == 0 || v == 1 else { return .failure(.EINVAL) }   // Linux: sock_setsockopt()
+                    option = .zerocopy(v == 1)
+                } else {
+                    option = .timestamping(flags: UInt32(bitPattern: v), newLayout: name == LinuxABI.SO_TIMESTAMPING_NEW)
+                }
+                return stack.setOption(h, option, now: now).map { .failure($0) } ?? .success(0)
+            }
             if level == LinuxABI.SOL_TCP && name == LinuxABI.TCP_CONGESTION {
                 guard let value else { return .failure(.EFAULT) }
                 let bytes = UnsafeRawBufferPointer(start: value, count: Int(min(length, 16)))
@@ -140,6 +157,14 @@ extension PacketdrillHost {
             case (LinuxABI.SOL_SOCKET, LinuxABI.SO_TYPE): return putInt(Int(isTCP ? LinuxABI.SOCK_STREAM : LinuxABI.SOCK_DGRAM))
             case (LinuxABI.SOL_SOCKET, LinuxABI.SO_PROTOCOL): return putInt(Int(isTCP ? LinuxABI.IPPROTO_TCP : LinuxABI.IPPROTO_UDP))
             case (LinuxABI.SOL_SOCKET, LinuxABI.SO_DOMAIN): return putInt(Int(LinuxABI.AF_INET))
+            case (LinuxABI.SOL_SOCKET, LinuxABI.SO_ZEROCOPY):
+                guard isTCP, case let .success(.bool(b)) = stack.option(h, .zerocopy) else { return putInt(0) }
+                return putInt(b ? 1 : 0)
+            case (LinuxABI.SOL_SOCKET, LinuxABI.SO_TIMESTAMPING_OLD), (LinuxABI.SOL_SOCKET, LinuxABI.SO_TIMESTAMPING_NEW):
+                // Linux: `struct so_timestamping` (flags, bind_phc), cut to the length asked for.
+                var flags = 0
+                if isTCP, case let .success(.int(f)) = stack.option(h, .timestamping) { flags = f }
+                return put(withUnsafeBytes(of: (Int32(truncatingIfNeeded: flags), Int32(0))) { Array($0) })
             case (LinuxABI.SOL_SOCKET, LinuxABI.SO_RCVTIMEO), (LinuxABI.SOL_SOCKET, LinuxABI.SO_SNDTIMEO):
                 let f = fileState(h)
                 let t = name == LinuxABI.SO_RCVTIMEO ? f.receiveTimeout : f.sendTimeout

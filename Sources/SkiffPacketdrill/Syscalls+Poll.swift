@@ -75,6 +75,13 @@ extension PacketdrillHost {
                 bits = event.loadUnaligned(as: UInt32.self)
                 data = event.loadUnaligned(fromByteOffset: PacketdrillHost.epollDataOffset, as: UInt64.self)
             }
+            if operation != .delete && bits & LinuxABI.EPOLLEXCLUSIVE != 0 {
+                // Linux: EPOLLEXCLUSIVE only when adding, and only with EPOLLIN/OUT/ERR/HUP/ET/
+                // WAKEUP (EPOLLEXCLUSIVE_OK_BITS); every waiter here is woken anyway.
+                let allowed = LinuxABI.EPOLLIN | LinuxABI.EPOLLOUT | LinuxABI.EPOLLERR | LinuxABI.EPOLLHUP
+                    | LinuxABI.EPOLLET | LinuxABI.EPOLLEXCLUSIVE | 0x2000_0000   // EPOLLWAKEUP
+                if operation == .modify || bits & ~allowed != 0 { return .failure(.EINVAL) }
+            }
             let interest = PollEvents(rawValue: bits & (LinuxABI.EPOLLIN | LinuxABI.EPOLLOUT | LinuxABI.EPOLLERR
                                                          | LinuxABI.EPOLLHUP | LinuxABI.EPOLLRDHUP | LinuxABI.EPOLLPRI))
             let e = stack.epollControl(eh, operation, th, events: interest, edgeTriggered: bits & LinuxABI.EPOLLET != 0,

@@ -28,6 +28,15 @@
 #ifndef SO_MEMINFO
 #define SO_MEMINFO 55
 #endif
+#ifndef SO_ZEROCOPY
+#define SO_ZEROCOPY 60
+#endif
+#ifndef MSG_ZEROCOPY
+#define MSG_ZEROCOPY 0x4000000
+#endif
+#ifndef SO_TIMESTAMPING
+#define SO_TIMESTAMPING 37
+#endif
 
 static int failures, checks;
 #define CHECK(cond, ...) do { checks++; if (cond) { printf("ok %d - ", checks); } \
@@ -287,6 +296,53 @@ static void malformed_input(void) {
     CHECK(t.socket(NULL, AF_INET, SOCK_STREAM, 0) == -1 && errno == EINVAL, "a NULL userdata: EINVAL");
 }
 
+/* SO_ZEROCOPY, SO_TIMESTAMPING, MSG_ZEROCOPY and recvmsg(MSG_ERRQUEUE) with bad arguments. */
+static void error_queue_malformed(void) {
+    int s = t.socket(u, AF_INET, SOCK_STREAM, 0);
+    int v = 2, one = 1, got = -1;
+    socklen_t n = sizeof got;
+    CHECK(t.setsockopt(u, s, SOL_SOCKET, SO_ZEROCOPY, &v, 4) == -1 && errno == EINVAL, "SO_ZEROCOPY 2: EINVAL");
+    CHECK(t.setsockopt(u, s, SOL_SOCKET, SO_ZEROCOPY, &one, 2) == -1 && errno == EINVAL, "SO_ZEROCOPY, 2-byte length: EINVAL");
+    CHECK(t.setsockopt(u, s, SOL_SOCKET, SO_ZEROCOPY, NULL, 4) == -1 && errno == EFAULT, "SO_ZEROCOPY, NULL value: EFAULT");
+    CHECK(t.setsockopt(u, s, SOL_SOCKET, SO_ZEROCOPY, &one, 4) == 0, "SO_ZEROCOPY 1");
+    CHECK(t.getsockopt(u, s, SOL_SOCKET, SO_ZEROCOPY, &got, &n) == 0 && got == 1 && n == 4, "getsockopt SO_ZEROCOPY: 1");
+    v = 1 << 7; /* SOF_TIMESTAMPING_OPT_ID before connecting */
+    CHECK(t.setsockopt(u, s, SOL_SOCKET, SO_TIMESTAMPING, &v, 4) == -1 && errno == EINVAL, "OPT_ID on a closed socket: EINVAL");
+    v = 1 << 20;
+    CHECK(t.setsockopt(u, s, SOL_SOCKET, SO_TIMESTAMPING, &v, 4) == -1 && errno == EINVAL, "an unknown SOF_ bit: EINVAL");
+    int ts[2] = {1 << 4, 0}; /* struct so_timestamping: SOF_TIMESTAMPING_SOFTWARE */
+    CHECK(t.setsockopt(u, s, SOL_SOCKET, SO_TIMESTAMPING, ts, sizeof ts) == 0, "SO_TIMESTAMPING as struct so_timestamping");
+    int back[2] = {-1, -1};
+    n = sizeof back;
+    CHECK(t.getsockopt(u, s, SOL_SOCKET, SO_TIMESTAMPING, back, &n) == 0 && n == 8 && back[0] == 1 << 4 && back[1] == 0,
+          "getsockopt SO_TIMESTAMPING: flags, bind_phc");
+    uint8_t data[8];
+    CHECK(t.send(u, s, data, sizeof data, MSG_ZEROCOPY) == -1 && errno == EPIPE, "MSG_ZEROCOPY send, not connected: EPIPE");
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+    uint8_t control[64];
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    CHECK(t.recvmsg(u, s, &m, MSG_ERRQUEUE) == -1 && errno == EAGAIN, "MSG_ERRQUEUE on an empty queue: EAGAIN");
+    CHECK(t.recvmsg(u, s, &m, MSG_ERRQUEUE | MSG_PEEK | MSG_WAITALL) == -1 && errno == EAGAIN,
+          "MSG_ERRQUEUE|MSG_PEEK|MSG_WAITALL, empty: EAGAIN at once");
+    CHECK(t.recv(u, s, data, sizeof data, MSG_ERRQUEUE) == -1 && errno == EAGAIN, "recv(MSG_ERRQUEUE), empty: EAGAIN");
+    CHECK(t.recvmsg(u, s, NULL, MSG_ERRQUEUE) == -1 && errno == EFAULT, "recvmsg(NULL msghdr): EFAULT");
+    m.msg_iovlen = 5000;
+    CHECK(t.recvmsg(u, s, &m, MSG_ERRQUEUE) == -1 && errno == EMSGSIZE, "MSG_ERRQUEUE with 5000 iovecs: EMSGSIZE");
+    struct iovec bad = {.iov_base = NULL, .iov_len = 10};
+    m.msg_iov = &bad; m.msg_iovlen = 1;
+    CHECK(t.recvmsg(u, s, &m, MSG_ERRQUEUE) == -1 && errno == EFAULT, "MSG_ERRQUEUE, NULL iov_base: EFAULT");
+    m.msg_iov = &iov; m.msg_control = NULL; m.msg_controllen = 1000;
+    CHECK(t.recvmsg(u, s, &m, MSG_ERRQUEUE) == -1 && errno == EAGAIN, "MSG_ERRQUEUE, NULL msg_control: EAGAIN when empty");
+    CHECK(t.recvmsg(u, 4242, &m, MSG_ERRQUEUE) == -1 && errno == EBADF, "MSG_ERRQUEUE on 4242: EBADF");
+    int ep = t.epoll_create(u, 1);
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLEXCLUSIVE | EPOLLONESHOT, .data.fd = s};
+    CHECK(t.epoll_ctl(u, ep, EPOLL_CTL_ADD, s, &ev) == -1 && errno == EINVAL, "EPOLLEXCLUSIVE|EPOLLONESHOT: EINVAL");
+    ev.events = EPOLLOUT | EPOLLET | EPOLLEXCLUSIVE;
+    CHECK(t.epoll_ctl(u, ep, EPOLL_CTL_ADD, s, &ev) == 0, "EPOLLOUT|EPOLLET|EPOLLEXCLUSIVE");
+    CHECK(t.epoll_ctl(u, ep, EPOLL_CTL_MOD, s, &ev) == -1 && errno == EINVAL, "EPOLL_CTL_MOD with EPOLLEXCLUSIVE: EINVAL");
+    CHECK(t.close(u, ep) == 0 && t.close(u, s) == 0, "close");
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: %s libSkiffPacketdrill.so\n", argv[0]); return 2; }
     void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
@@ -317,6 +373,7 @@ int main(int argc, char **argv) {
     passive_open_and_transfer();
     nonblocking_connect();
     malformed_input();
+    error_queue_malformed();
     t.free(u);
     printf("%d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;

@@ -53,6 +53,19 @@ public struct PacketMeta: Sendable {
     /// trimmed at the front), so headers must not be pushed there: a transmission builds its
     /// headers in a buffer of its own and references this one's bytes.
     public var sharedHeadroom: Bool = false
+    /// Transmit timestamps this packet asks for, `TxTimestamp` bits (Linux: the SKBTX_SCHED_TSTAMP
+    /// and SKBTX_SW_TSTAMP bits of `skb_shinfo(skb)->tx_flags`, and `TCP_SKB_CB(skb)->txstamp_ack`);
+    /// 0 for nearly every packet.
+    public var txTimestamps: UInt8 = 0
+    /// The sequence number of the byte the timestamps are for (Linux: `skb_shinfo(skb)->tskey`).
+    public var txTimestampKey: UInt32 = 0
+    /// The socket a timestamp goes to: its handle and the cookie that tells it from a later socket
+    /// on the same handle (Linux: `skb->sk`). Meaningful only with `txTimestamps`.
+    public var ownerHandle: Int32 = -1
+    public var ownerCookie: UInt32 = 0
+    /// Fragments the bytes of MSG_ZEROCOPY sends would take in this write-queue buffer (user
+    /// pages, Linux: `skb_shinfo(skb)->nr_frags` of a zerocopy skb); 0 when it has none.
+    public var tcpZerocopyFragments: UInt8 = 0
 
     public init() {}
 }

@@ -12,6 +12,8 @@ extension NetworkStack {
     @inline(__always)
     public func devQueueXmit(_ buffer: consuming PacketBuffer, device dev: NetDevice) {
         let id = buffer.meta.traceID
+        // Linux: __dev_queue_xmit() takes SCM_TSTAMP_SCHED before the qdisc.
+        if buffer.meta.txTimestamps & TxTimestamp.scheduled != 0 { txTimestamp(buffer, stage: TimestampStage.scheduled) }
         guard dev.isUp else { drops.count(.deviceDown); dev.stats.txDropped &+= 1; return }
         let q = pickTx(&buffer, device: dev)
         let txq = dev.txQueues[q]

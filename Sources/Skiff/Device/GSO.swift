@@ -116,6 +116,10 @@ extension NetworkStack {
             s.meta = buffer.meta
             s.meta.gsoSize = 0
             s.meta.checksumPartial = false
+            if s.meta.txTimestamps != 0 && (proto != IPProtocol.tcp || buffer.meta.txTimestampKey &- (baseSeq &+ UInt32(off)) >= UInt32(chunk)) {
+                // Linux: tcp_gso_tstamp() — only the segment holding the key is stamped.
+                s.meta.txTimestamps = 0
+            }
             if n > 0 { s.meta.traceID = 0 }
             off += chunk
             n += 1

@@ -50,6 +50,8 @@ extension NetworkStack {
         let length = buffer.length
         tracer.record(id, .driverXmitFrame, contexts.current, now, queue: txq.index, slot: first)
         tracer.record(id, .dmaMap, contexts.current, now, queue: txq.index, slot: first)
+        // Linux: skb_tx_timestamp() in igb_tx_map(), once the descriptors are written.
+        if buffer.meta.txTimestamps & TxTimestamp.software != 0 { txTimestamp(buffer, stage: TimestampStage.sent) }
         ring.info[first].nextToWatch = Int32(i)
         ring.info[first].bytes = Int32(length)
         ring.info[first].buffer = .some(buffer)

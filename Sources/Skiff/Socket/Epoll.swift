@@ -208,6 +208,9 @@ extension NetworkStack {
             var state = UInt64(tcpStateCode(s.state))
             if s.finReceived { state ^= 1 << 60 }
             if let e = s.pendingError { state ^= UInt64(UInt32(bitPattern: e.rawValue)) << 32 }
+            // Every message queued on the error queue wakes the waiters (Linux: sk_error_report()),
+            // even one merged into the tail's zerocopy range.
+            state &+= s.errorQueue.reports << 8
             return (data, state)
         case let .udp(s):
             var state: UInt64 = s.connected ? 1 : 0

@@ -33,13 +33,19 @@ public enum SocketOption: Sendable, Equatable {
     /// IP_TOS: the TOS byte of the connection's packets; for TCP the ECN bits are kept
     /// (Linux: `inet->tos`, `do_ip_setsockopt` masks `INET_ECN_MASK` on stream sockets).
     case typeOfService(UInt8)
+    /// SO_ZEROCOPY: MSG_ZEROCOPY sends report their completion on the error queue
+    /// (Linux: `SOCK_ZEROCOPY`; `TCP/TCPZerocopy.swift`).
+    case zerocopy(Bool)
+    /// SO_TIMESTAMPING (`TimestampingFlag` bits; `newLayout` for SO_TIMESTAMPING_NEW). EINVAL
+    /// as Linux's `sock_set_timestamping()` (unknown bits, OPT_ID before the connection exists …).
+    case timestamping(flags: UInt32, newLayout: Bool = false)
 }
 
 /// Which option `getsockopt` reads.
 public enum SocketOptionName: Sendable, CaseIterable {
     case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
     case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
-    case maxPacingRate, synCount, typeOfService
+    case maxPacingRate, synCount, typeOfService, zerocopy, timestamping
 }
 
 /// A value `getsockopt` returns.
@@ -136,6 +142,10 @@ extension NetworkStack {
             s.maxPacingRate = v
             if v > 0 && (s.pacingRate == 0 || s.pacingRate > v) { s.pacingRate = v }
             updatePacingRate(s)
+        case let .zerocopy(b):
+            s.zerocopy.enabled = b
+        case let .timestamping(flags, newLayout):
+            return setTimestamping(s, flags: flags, newLayout: newLayout)
         }
         return nil
     }
@@ -166,6 +176,8 @@ extension NetworkStack {
         case .synCount: return .success(.int(s.options.synCount > 0 ? s.options.synCount : tcpConfig.synRetries))
         case .maxPacingRate: return .success(.int(Int(clamping: s.maxPacingRate)))
         case .typeOfService: return .success(.int(Int(s.options.typeOfService)))
+        case .zerocopy: return .success(.bool(s.zerocopy.enabled))
+        case .timestamping: return .success(.int(Int(s.timestamping.flags)))
         }
     }
 

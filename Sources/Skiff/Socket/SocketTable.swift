@@ -42,6 +42,8 @@ extension NetworkStack {
         s.congestion = CongestionControl(tcpConfig.congestionControl)
         s.sendBufferSize = tcpConfig.sendMemory.1 * 16
         s.receiveBufferSize = tcpConfig.receiveMemory.1 * 2
+        lastSocketCookie &+= 1
+        s.cookie = lastSocketCookie
         sockets[Int(h)] = .tcp(s)
         return s
     }
@@ -56,6 +58,8 @@ extension NetworkStack {
         for list in [\TCPSocket.writeQueue, \TCPSocket.retransmitQueue, \TCPSocket.receiveQueue, \TCPSocket.outOfOrderQueue] {
             _ = tcpSlab.removeAll(&s[keyPath: list])
         }
+        purgeErrorQueue(s)
+        s.zerocopy.removeAll()
         timers.destroyTimer(s.retransmitTimer)
         timers.destroyTimer(s.delayedAckTimer)
         timers.destroyTimer(s.keepaliveTimer)

@@ -18,6 +18,8 @@ public struct ReceiveFlags: OptionSet, Sendable {
     public static let peek = ReceiveFlags(rawValue: 0x2)        // MSG_PEEK
     public static let dontWait = ReceiveFlags(rawValue: 0x40)   // MSG_DONTWAIT
     public static let waitAll = ReceiveFlags(rawValue: 0x100)   // MSG_WAITALL
+    /// MSG_ERRQUEUE: take a message from the error queue instead (`Socket/ErrorQueueAPI.swift`).
+    public static let errorQueue = ReceiveFlags(rawValue: 0x2000)
 }
 
 /// `shutdown` directions (Linux: `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
@@ -127,7 +129,7 @@ extension NetworkStack {
             initConnection(s)
             s.iss = isnGenerator.generate(localAddress: s.localAddress, localPort: s.localPort,
                                           remoteAddress: to.address, remotePort: to.port, now: now)
-            s.sndUna = s.iss; s.sndNxt = s.iss; s.writeSeq = s.iss
+            s.sndUna = s.iss; s.sndNxt = s.iss; s.writeSeq = s.iss; s.pushedSeq = s.iss &+ 1
             s.state = .synSent
             tcpConnections[key] = fd
             tcpCounters.activeOpens &+= 1
@@ -145,8 +147,22 @@ extension NetworkStack {
         return processContext(now: t) { tcpSendmsg(s, data, flags: flags) }
     }
 
+    /// Linux: `sendmsg()` with an I/O vector on a TCP socket → `tcp_sendmsg()`, one call over
+    /// the whole vector (with MSG_ZEROCOPY each element is laid out as its own user pages).
+    /// EBADF when `fd` is not a TCP socket.
+    public func sendmsg(_ fd: Int32, _ parts: UnsafeBufferPointer<UnsafeRawBufferPointer>, flags: SendFlags = [],
+                        now t: Nanoseconds) -> Result<Int, Errno> {
+        guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        return processContext(now: t) { tcpSendmsg(s, parts, flags: flags) }
+    }
+
     /// Linux: `recv()` → `tcp_recvmsg()`. 0 at end of stream; EAGAIN when nothing is there yet.
     public func recv(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: ReceiveFlags = [], now t: Nanoseconds) -> Result<Int, Errno> {
+        if flags.contains(.errorQueue) {
+            // No control buffer: the message's control messages are cut (Linux: MSG_CTRUNC).
+            return recvmsg(fd, into: buffer, control: UnsafeMutableRawBufferPointer(start: nil, count: 0), flags: flags, now: t)
+                .map { $0.bytes }
+        }
         guard let s = tcpSocket(fd) else {
             guard udpSocket(fd) != nil else { return .failure(.EBADF) }
             return receiveFrom(fd, into: buffer, flags: flags, now: t).map { $0.0 }
@@ -195,6 +211,10 @@ extension NetworkStack {
     }
 
     func tcpClose(_ s: TCPSocket) {
+        // Linux: sock_orphan() marks the socket dead: no more notifications, and nobody left to
+        // read the error queue.
+        purgeErrorQueue(s)
+        s.zerocopy.removeAll()
         switch s.state {
         case .listen:
             for h in s.acceptQueue { if let c = tcpSocket(h) { abortConnection(c) } }
@@ -253,7 +273,8 @@ extension NetworkStack {
     public func poll(_ fd: Int32) -> PollEvents {
         guard let s = tcpSocket(fd) else { return pollNonTCP(fd) }
         var e: PollEvents = []
-        if s.pendingError != nil { e.insert(.error) }
+        // Linux: tcp_poll() — EPOLLERR for sk_err or a message on the error queue.
+        if s.pendingError != nil || !s.errorQueue.isEmpty { e.insert(.error) }
         switch s.state {
         case .listen:
             if !s.acceptQueue.isEmpty { e.insert(.readable) }

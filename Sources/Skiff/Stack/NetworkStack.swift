@@ -102,6 +102,8 @@ public final class NetworkStack {
     @exclusivity(unchecked) var challengeAckWindowStart: Nanoseconds = 0
     /// Orphaned sockets (closed by the application, still finishing) (Linux: `tcp_orphan_count`).
     @exclusivity(unchecked) public internal(set) var orphanCount = 0
+    /// The last socket cookie given out (`TCPSocket.cookie`).
+    var lastSocketCookie: UInt32 = 0
     /// Every queued UDP datagram (receive queues, corked datagrams) lives here.
     @exclusivity(unchecked) var udpSlab: PacketSlab
     /// Bound UDP sockets by port and the UDP counters (Linux: `udp_table`, `UDP_MIB_*`).

@@ -62,10 +62,12 @@ extension NetworkStack {
                 acked += segments
                 if m.tcpFlags & TCPFlag.syn != 0 { sock.sndUna = seqMax(sock.sndUna, m.tcpSeq &+ 1) }
                 tracer.record(m.traceID, .tcpCleanRtxQueue, contexts.current, now)
+                if m.txTimestamps != 0 { tcpAckTimestamp(sock, slot: slot, priorUna: priorUna, una: ack) }
                 _ = tcpSlab.popFront(&sock.retransmitQueue)      // the original's last reference: freed
             } else if seqLT(m.tcpSeq, ack) {
                 // Partly acknowledged: trim the acknowledged head (Linux: tcp_trim_head), and the
                 // segments it no longer counts for are acknowledged (Linux: tcp_tso_acked).
+                if m.txTimestamps != 0 { tcpAckTimestamp(sock, slot: slot, priorUna: priorUna, una: ack) }
                 let n = Int(ack &- m.tcpSeq)
                 let remaining = segmentCount(bytes: tcpSlab.length(at: slot) - n, mss: sendMSS(sock))
                 tcpSlab.withBuffer(at: slot) { b in
@@ -112,6 +114,7 @@ extension NetworkStack {
             sock.retransmitStamp = 0
             sock.dupAcks = 0
             if sock.tlpHighSeq != 0 && seqGE(ack, sock.tlpHighSeq) { sock.tlpHighSeq = 0 }
+            if sock.zerocopy.count > 0 { tcpZerocopyAcked(sock, una: ack) }
             confirmNeighbour(sock.routeCache.result?.nextHop ?? sock.remoteAddress, device: sock.routeCache.result?.device ?? 0)
         } else if isDupAck {
             sock.dupAcks += 1

@@ -143,7 +143,7 @@ extension NetworkStack {
                 tcpCounters.synCookiesRecv &+= 1
                 let c = makeChild(l, seg)
                 c.iss = seg.ack &- 1
-                c.sndUna = seg.ack; c.sndNxt = seg.ack; c.writeSeq = seg.ack
+                c.sndUna = seg.ack; c.sndNxt = seg.ack; c.writeSeq = seg.ack; c.pushedSeq = seg.ack
                 c.bytesAcked = 1   // the SYN-ACK (Linux: tcp_ack in SYN_RECV)
                 c.irs = seg.seq &- 1
                 c.rcvNxt = seg.seq; c.copiedSeq = seg.seq; c.rcvWup = seg.seq
@@ -190,7 +190,7 @@ extension NetworkStack {
         c.sndWl1 = seg.seq
         c.iss = isn ?? isnGenerator.generate(localAddress: seg.destination, localPort: seg.destinationPort,
                                              remoteAddress: seg.source, remotePort: seg.sourcePort, now: now)
-        c.sndUna = c.iss; c.sndNxt = c.iss; c.writeSeq = c.iss
+        c.sndUna = c.iss; c.sndNxt = c.iss; c.writeSeq = c.iss; c.pushedSeq = c.iss &+ 1
         c.state = .synReceived
         l.synQueueLength += 1
         tcpQueueControl(c, flags: TCPFlag.syn | TCPFlag.ack)
@@ -205,6 +205,11 @@ extension NetworkStack {
         c.receiveBufferSize = l.receiveBufferSize
         c.receiveBufferLocked = l.receiveBufferLocked
         c.congestion = l.congestion
+        // Linux: sk_clone_lock() copies the socket flags (SOCK_ZEROCOPY) and sk_tsflags; the
+        // notification ids start again at 0.
+        c.zerocopy.enabled = l.zerocopy.enabled
+        c.timestamping.flags = l.timestamping.flags & ~TimestampingFlag.optID
+        c.timestamping.newLayout = l.timestamping.newLayout
         c.parent = l.handle
         initConnection(c)
         tcpConnections[connectionKey(c)] = c.handle
@@ -488,6 +493,7 @@ extension NetworkStack {
         _ = tcpSlab.removeAll(&sock.writeQueue)
         _ = tcpSlab.removeAll(&sock.retransmitQueue)
         _ = tcpSlab.removeAll(&sock.outOfOrderQueue)
+        if sock.zerocopy.count > 0 { tcpZerocopyPurge(sock) }
         sock.packetsOut = 0; sock.sackedOut = 0; sock.lostOut = 0; sock.retransOut = 0
         sock.queuedBytes = 0
         let key = connectionKey(sock)

@@ -8,6 +8,9 @@ public struct SendFlags: OptionSet, Sendable {
     public static let more = SendFlags(rawValue: 0x8000)       // MSG_MORE
     public static let noSignal = SendFlags(rawValue: 0x4000)   // MSG_NOSIGNAL
     public static let endOfRecord = SendFlags(rawValue: 0x80)  // MSG_EOR
+    /// MSG_ZEROCOPY: completion is reported on the error queue (with SO_ZEROCOPY; see
+    /// `TCP/TCPZerocopy.swift`: Skiff copies and says so).
+    public static let zerocopy = SendFlags(rawValue: 0x400_0000)
 }
 
 /// Largest TCP header plus IP and link headers a segment needs in front (Linux: `MAX_TCP_HEADER`).
@@ -21,23 +24,53 @@ extension NetworkStack {
     /// send buffer limits what is queued (a short count or EAGAIN when full).
     /// Linux: `tcp_sendmsg_locked()`.
     func tcpSendmsg(_ sock: TCPSocket, _ data: UnsafeRawBufferPointer, flags: SendFlags) -> Result<Int, Errno> {
+        withUnsafePointer(to: data) { tcpSendmsg(sock, UnsafeBufferPointer(start: $0, count: 1), flags: flags) }
+    }
+
+    /// The same for an I/O vector (one call for the whole vector, as Linux's `msg_iter`). With
+    /// MSG_ZEROCOPY on a socket with SO_ZEROCOPY the send takes a notification id first and gives
+    /// it back if nothing was queued (`TCP/TCPZerocopy.swift`).
+    func tcpSendmsg(_ sock: TCPSocket, _ parts: UnsafeBufferPointer<UnsafeRawBufferPointer>, flags: SendFlags) -> Result<Int, Errno> {
+        var total = 0
+        for p in parts { total += p.count }
+        guard flags.contains(.zerocopy), sock.zerocopy.enabled, total > 0 else {
+            return tcpSendmsgCopy(sock, parts, total: total, flags: flags, zerocopy: nil)
+        }
+        // Linux: msg_zerocopy_realloc(), before the connection state is looked at.
+        let tail = sock.writeQueue.tail
+        let tailHolds = tail != PacketSlab.none && tcpSlab.meta(at: tail).tcpZerocopyFragments > 0
+        let how = sock.zerocopy.begin(size: total, tailHoldsRange: tailHolds)
+        if how == .full { return .failure(.ENOBUFS) }
+        let r = tcpSendmsgCopy(sock, parts, total: total, flags: flags, zerocopy: how)
+        if case .success = r { sock.zerocopy.extendLast(to: sock.writeSeq) } else { sock.zerocopy.abort(how) }
+        return r
+    }
+
+    private func tcpSendmsgCopy(_ sock: TCPSocket, _ parts: UnsafeBufferPointer<UnsafeRawBufferPointer>, total: Int,
+                                flags: SendFlags, zerocopy: ZerocopyState.Begin?) -> Result<Int, Errno> {
         if let e = sock.pendingError { sock.pendingError = nil; return .failure(e) }
         switch sock.state {
         case .established, .closeWait: break
         case .synSent, .synReceived: return .failure(.EAGAIN)
-        default: return .failure(sock.shutdownWrite ? .EPIPE : .ENOTCONN)
+        // Linux: sk_stream_wait_connect() — any other state is EPIPE.
+        default: return .failure(.EPIPE)
         }
         if sock.shutdownWrite { return .failure(.EPIPE) }
         // Nothing to send is not an error (Linux: tcp_sendmsg_locked returns the 0 it copied).
-        if data.count == 0 { return .success(0) }
+        if total == 0 { return .success(0) }
         let id = tracer.begin()
         tracer.record(id, .socketSend, contexts.current, now)
         tracer.record(id, .tcpSendmsg, contexts.current, now)
         let goal = sizeGoal(sock)
         let mss = sendMSS(sock)
         sock.writingMore = flags.contains(.more)
+        // A zerocopy send may add to the tail buffer only when that holds its own range.
+        var ownsTail = zerocopy == .merged
         var copied = 0
-        while copied < data.count {
+        var part = 0, offset = 0
+        while copied < total {
+            while parts[part].count == offset { part += 1; offset = 0 }
+            let data = parts[part]
             var tail = sock.writeQueue.tail
             var room = 0
             if tail != PacketSlab.none {
@@ -46,10 +79,18 @@ extension NetworkStack {
                 // Linux: tcp_skb_can_collapse_to() — nothing joins a FIN or an ended record.
                 let closed = m.tcpFlags & TCPFlag.fin != 0 || m.tcpEndOfRecord
                 room = closed ? 0 : min(goal - len, tcpSlab.withBuffer(at: tail) { $0.tailroom })
+                // Linux: skb_zerocopy_iter_stream() → EMSGSIZE (its fragments are all taken) or
+                // EEXIST (it holds another send's range): tcp_mark_push(), then a new buffer.
+                if room > 0 && m.tcpZerocopyFragments > 0
+                    && (m.tcpZerocopyFragments >= UInt8(ZerocopyState.maxFragments) || zerocopy != nil && !ownsTail) {
+                    room = 0
+                    tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
+                    sock.pushedSeq = sock.writeSeq
+                }
             }
             if room <= 0 {
                 // A new buffer sized for what this write still holds, up to the size goal.
-                let size = min(goal, max(mss, data.count - copied))
+                let size = min(goal, max(mss, total - copied))
                 guard sock.queuedBytes < sock.sendBufferSize, !tcpSlab.isFull,
                       var b = pool.allocate(size: size, headroom: tcpHeadroom) else { break }
                 b.meta.tcpSeq = sock.writeSeq
@@ -60,11 +101,23 @@ extension NetworkStack {
                 room = min(size, b.tailroom)
                 tcpSlab.pushBack(b, onto: &sock.writeQueue)
                 tail = sock.writeQueue.tail
+                if zerocopy != nil { ownsTail = true }
+                if sock.zerocopy.enabled { sock.zerocopy.lastFragmentEnd = 0; sock.zerocopy.lastAppendWasCopy = false }
             }
-            let n = min(room, data.count - copied)
+            var n = min(room, data.count - offset)
+            if sock.zerocopy.enabled {
+                n = zerocopyLayout(sock, tail: tail, at: data.baseAddress! + offset, count: n, zerocopy: zerocopy != nil)
+                if n == 0 {
+                    // The buffer's fragments are all taken: it is closed, and the room test above
+                    // pushes it and takes a new one (Linux: EMSGSIZE, new_segment).
+                    tcpSlab.updateMeta(at: tail) { $0.tcpZerocopyFragments = UInt8(ZerocopyState.maxFragments) }
+                    continue
+                }
+            }
+            let src = data.baseAddress! + offset
             tcpSlab.withBuffer(at: tail) { b in
                 let p = b.put(n)
-                p.copyMemory(from: data.baseAddress! + copied, byteCount: n)
+                p.copyMemory(from: src, byteCount: n)
                 b.meta.tcpEndSeq &+= UInt32(n)
                 if b.meta.traceID == 0 && copied == 0 { b.meta.traceID = id }
             }
@@ -72,22 +125,27 @@ extension NetworkStack {
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
             sock.queuedBytes += n
-            if !flags.contains(.more) && tcpSlab.length(at: tail) >= goal {
-                // A full skb goes out with PSH, as packetdrill's Linux traces show for every
-                // size-goal skb of a write (tcp_sendmsg's push of a full skb).
+            if !flags.contains(.more) && tcpSlab.length(at: tail) >= goal
+                && seqGT(sock.writeSeq, sock.pushedSeq &+ sock.maxWindow >> 1) {
+                // A full skb is pushed once the write has gone half the largest window past the
+                // last push (Linux: forced_push() → tcp_mark_push()).
                 tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
+                sock.pushedSeq = sock.writeSeq
             }
             copied += n
+            offset += n
         }
         if copied == 0 { return .failure(.EAGAIN) }
-        if flags.contains(.endOfRecord) && copied == data.count {
+        if flags.contains(.endOfRecord) && copied == total {
             // Linux: the skb where an MSG_EOR write ends is marked eor.
             tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpEndOfRecord = true }
         }
         if !flags.contains(.more), sock.writeQueue.tail != PacketSlab.none {
             // Linux: tcp_push() → tcp_mark_push(): the write's last segment carries PSH.
             tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpFlags |= TCPFlag.psh }
+            sock.pushedSeq = sock.writeSeq
         }
+        if sock.timestamping.flags != 0 { tcpTxTimestamp(sock) }
         tcpPush(sock, more: flags.contains(.more))
         return .success(copied)
     }

@@ -103,6 +103,9 @@ extension NetworkStack {
         rest.meta.traceID = 0
         rest.meta.tcpSegments = segmentCount(bytes: len - keep, mss: mss)
         rest.releaseHeader()
+        // Linux: tcp_fragment_tstamp() — a timestamp request goes with the part holding its key.
+        let stampMoves = m.txTimestamps != 0 && seqGE(m.txTimestampKey, rest.meta.tcpSeq)
+        if !stampMoves { rest.meta.txTimestamps = 0 }
         let headSegments = segmentCount(bytes: keep, mss: mss)
         tcpSlab.withBuffer(at: slot) { b in
             _ = b.trim(to: keep)
@@ -110,6 +113,7 @@ extension NetworkStack {
             b.meta.tcpFlags = m.tcpFlags & ~(TCPFlag.psh | TCPFlag.fin)
             b.meta.tcpEndOfRecord = false   // Linux: tcp_skb_fragment_eor() — the rest keeps it
             b.meta.tcpSegments = headSegments
+            if stampMoves { b.meta.txTimestamps = 0 }
         }
         if sent {
             let delta = Int(headSegments) + Int(rest.meta.tcpSegments) - Int(m.tcpSegments)

@@ -62,6 +62,8 @@ public final class TCPSocket {
     @exclusivity(unchecked) public internal(set) var sndNxt: UInt32 = 0
     /// Sequence number after the last byte the application wrote (Linux: `write_seq`).
     @exclusivity(unchecked) var writeSeq: UInt32 = 0
+    /// `write_seq` when a buffer was last marked PSH (Linux: `pushed_seq`, `tcp_mark_push()`).
+    @exclusivity(unchecked) var pushedSeq: UInt32 = 0
     /// Peer's receive window in bytes, already scaled (Linux: `snd_wnd`).
     @exclusivity(unchecked) public internal(set) var sndWnd: UInt32 = 0
     @exclusivity(unchecked) var sndWl1: UInt32 = 0
@@ -210,6 +212,15 @@ public final class TCPSocket {
     @exclusivity(unchecked) public var options = TCPOptionsState()
     /// Pending error (Linux: `sk_err`, SO_ERROR).
     @exclusivity(unchecked) public internal(set) var pendingError: Errno?
+    /// The error queue (Linux: `sk_error_queue`), SO_TIMESTAMPING (`sk_tsflags`, `sk_tskey`) and
+    /// MSG_ZEROCOPY (`SOCK_ZEROCOPY`, `sk_zckey`) state: `Socket/ErrorQueue.swift`,
+    /// `Socket/Timestamping.swift`, `TCP/TCPZerocopy.swift`.
+    var errorQueue = ErrorQueue()
+    var timestamping = TimestampingState()
+    var zerocopy = ZerocopyState()
+    /// Tells this socket from a later one on the same handle, for packets that name their socket
+    /// (Linux: the socket cookie, `sock_gen_cookie()`).
+    @exclusivity(unchecked) var cookie: UInt32 = 0
     @exclusivity(unchecked) var shutdownRead = false
     @exclusivity(unchecked) var shutdownWrite = false
     /// Closed by the application (an orphan while it finishes).
