@@ -69,6 +69,13 @@ extension NetworkStack {
         if !s.bound, let e = bind(fd, SocketAddress(.any, 0)) { return e }
         if let other = tcpListeners[s.localPort], other != fd { return .EADDRINUSE }
         s.backlog = max(1, min(backlog, 4096))
+        // Linux (__inet_listen_sk): with TFO_SERVER_WO_SOCKOPT1 every listener gets a Fast Open
+        // queue as long as its backlog unless TCP_FASTOPEN gave it one.
+        let tfo = tcpConfig.fastOpen
+        if tfo & FastOpenFlags.serverWithoutSocketOption != 0 && tfo & FastOpenFlags.serverEnable != 0
+            && s.fastOpen.maxQueue == 0 {
+            fastOpenQueueTune(s, max(0, backlog))
+        }
         s.state = .listen
         tcpListeners[s.localPort] = fd
         return nil

@@ -199,7 +199,10 @@ extension NetworkStack {
         receiveSpaceAdjust(sock)
         // Window update if the window we could offer now is at least twice what the peer has.
         let offered = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
-        let couldOffer = UInt32(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes))
+        // Never more than the window field can carry (Linux: the window_clamp test in
+        // tcp_cleanup_rbuf; without window scaling no update can reach twice a 64 KiB window).
+        let couldOffer = UInt32(min(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes),
+                                    65535 << Int(sock.receiveWindowScale)))
         if sock.state.isSynchronized && sock.state != .timeWait && couldOffer >= 2 &* max(offered, UInt32(sock.rcvMSS)) {
             tcpSendAck(sock)
         }

@@ -24,6 +24,7 @@ extension NetworkStack {
         if let e = sock.pendingError { sock.pendingError = nil; return .failure(e) }
         switch sock.state {
         case .established, .closeWait: break
+        case .synReceived where sock.fastOpen.passiveChild: break   // Linux: tcp_passive_fastopen()
         case .synSent, .synReceived: return .failure(.EAGAIN)
         default: return .failure(sock.shutdownWrite ? .EPIPE : .ENOTCONN)
         }
@@ -205,7 +206,8 @@ extension NetworkStack {
             if sock.caState == .recovery || sock.caState == .cwr { sock.prrOut += UInt32(segments) }   // Linux: prr_out
             tcpTransmit(sock, slot: rslot)
             sock.sndNxt = seqMax(sock.sndNxt, endSeq)
-            if sentPayload % mssNow != 0 || sentPayload == 0 { sock.sndSml = endSeq }
+            // Linux: tcp_minshall_update() in tcp_write_xmit; a SYN or SYN-ACK never passes there.
+            if (sentPayload % mssNow != 0 || sentPayload == 0) && m.tcpFlags & TCPFlag.syn == 0 { sock.sndSml = endSeq }
             sock.bytesSent &+= UInt64(sentLen)
             pacingAfterSend(sock, bytes: sentPayload)
             sent += 1
@@ -322,6 +324,7 @@ extension NetworkStack {
             if tcpConfig.windowScaling && (sock.state == .synSent || sock.windowScalingEnabled) {
                 opts.windowScale = sock.receiveWindowScale
             }
+            opts.fastOpen = fastOpenSynOption(sock, room: TCPOptions.maximumLength - opts.encodedLength)
         } else {
             if sock.timestampsEnabled { opts.timestamp = TCPTimestamp(value: tcpTimestamp(), echo: sock.tsRecent) }
             if sock.sackEnabled { fillSACKBlocks(sock, &opts) }

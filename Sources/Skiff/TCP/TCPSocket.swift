@@ -227,6 +227,9 @@ public final class TCPSocket {
     @exclusivity(unchecked) var synQueueLength = 0
     /// For a child: the listener it will be accepted from.
     @exclusivity(unchecked) var parent: Int32 = -1
+    /// TCP Fast Open: listener queue and key, passive child, client cookie and SYN data
+    /// (`FastOpen/FastOpenState.swift`).
+    @exclusivity(unchecked) var fastOpen = FastOpenState()
 
     // Counters (as `ss -ti` shows).
     @exclusivity(unchecked) public internal(set) var bytesSent: UInt64 = 0
@@ -234,6 +237,8 @@ public final class TCPSocket {
     @exclusivity(unchecked) public internal(set) var bytesReceived: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var segmentsOut: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var segmentsIn: UInt64 = 0
+    /// Segments delivered: cumulatively acknowledged or SACKed, each once (Linux: `tp->delivered`).
+    @exclusivity(unchecked) public internal(set) var delivered: UInt64 = 0
 
     init(handle: Int32, timers: inout TimerQueue<StackTimer>) {
         self.handle = handle
