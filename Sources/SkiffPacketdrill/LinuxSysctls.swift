@@ -38,6 +38,13 @@ enum LinuxSysctls {
         return String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n").first.map(String.init)
     }
 
+    /// `tcp_fastopen` and `tcp_fastopen_key`, which Linux reads at each use (a script may change
+    /// them between a socket() and its sendto or setsockopt).
+    static func applyFastOpen(to c: inout TCPConfiguration) {
+        if let v = integer("tcp_fastopen"), v >= 0 { c.fastOpen = v }
+        if let text = string("tcp_fastopen_key"), let key = FastOpenCookie.key(sysctlText: text) { c.fastOpenKey = key }
+    }
+
     /// Applies the namespace's TCP sysctls to `c`.
     static func apply(to c: inout TCPConfiguration) {
         if let v = integer("tcp_timestamps") { c.timestamps = v != 0 }
@@ -61,8 +68,7 @@ enum LinuxSysctls {
         if let v = integer("tcp_recovery") { c.rack = v & 1 != 0 }
         if let v = integer("tcp_tw_reuse") { c.timeWaitReuse = v == 1 }
         if let v = integer("tcp_notsent_lowat"), v > 0 { c.notSentLowat = v }
-        if let v = integer("tcp_fastopen"), v >= 0 { c.fastOpen = v }
-        if let text = string("tcp_fastopen_key"), let key = FastOpenCookie.key(sysctlText: text) { c.fastOpenKey = key }
+        applyFastOpen(to: &c)
         if let name = string("tcp_congestion_control"), let algo = CongestionAlgorithmName(rawValue: name) {
             c.congestionControl = algo
         }

@@ -79,7 +79,7 @@ extension PacketdrillHost {
             let h: Int32
             switch socketHandle(fd) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
             if flags & LinuxABI.MSG_OOB != 0 { return .failure(.EOPNOTSUPP) }
-            if flags & (LinuxABI.MSG_FASTOPEN | LinuxABI.MSG_ZEROCOPY) != 0 { return .failure(.EOPNOTSUPP) }
+            if flags & LinuxABI.MSG_ZEROCOPY != 0 { return .failure(.EOPNOTSUPP) }
             var sf: SendFlags = []
             if flags & LinuxABI.MSG_MORE != 0 { sf.insert(.more) }
             if flags & LinuxABI.MSG_NOSIGNAL != 0 { sf.insert(.noSignal) }
@@ -95,12 +95,35 @@ extension PacketdrillHost {
                 quiesce()
                 return r
             }
+            var sent = 0
+            if flags & LinuxABI.MSG_FASTOPEN != 0 && self.flags.followSysctls { LinuxSysctls.applyFastOpen(to: &stack.tcpConfig) }
+            if let r = stack.fastOpenSend(h, data, to: to, explicit: flags & LinuxABI.MSG_FASTOPEN != 0,
+                                          blocking: wait, now: now) {
+                // TCP Fast Open (Linux: tcp_sendmsg_fastopen): what the SYN took; a blocking
+                // caller then waits for the handshake and sends the rest as any write.
+                quiesce()
+                switch r {
+                case let .failure(e) where e != .EINPROGRESS || !wait: return .failure(e)
+                case let .success(n) where !wait: return .success(n)
+                case let .success(n): sent = n
+                default: break
+                }
+                let _: SyscallResult = blockingCall(wait: true, timeout: file.sendTimeout) {
+                    switch stack.tcpState(h) {
+                    case .synSent?, .synReceived?: return .wouldBlock(.success(sent))
+                    default: return .done(.success(sent))
+                    }
+                }
+                // A failed handshake frees the request: the SYN's bytes do not count, the error
+                // does (Linux: tcp_done → tcp_free_fastopen_req before tcp_sendmsg_fastopen reads it).
+                if stack.tcpState(h) == .closed { sent = 0 }
+                else if sent == data.count { return .success(sent) }
+            }
             // Linux (tcp_sendmsg): a destination address on a connected TCP socket is ignored.
             if data.count == 0 {
                 return stack.tcpState(h).map { $0 == .established || $0 == .closeWait } == true
                     ? .success(0) : .failure(stack.tcpState(h) == .listen || stack.tcpState(h) == .closed ? .EPIPE : .EPIPE)
             }
-            var sent = 0
             let r: SyscallResult = blockingCall(wait: wait, timeout: file.sendTimeout) {
                 let rest = UnsafeRawBufferPointer(rebasing: data[sent...])
                 switch stack.send(h, rest, flags: sf, now: now) {

@@ -11,6 +11,10 @@ extension PacketdrillHost {
             let h: Int32
             switch socketHandle(fd) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
             let isTCP = stack.tcpInfoSocket(h) != nil
+            if level == LinuxABI.SOL_TCP && flags.followSysctls
+                && [LinuxABI.TCP_FASTOPEN, LinuxABI.TCP_FASTOPEN_CONNECT, LinuxABI.TCP_FASTOPEN_KEY].contains(name) {
+                LinuxSysctls.applyFastOpen(to: &stack.tcpConfig)
+            }
             // Timeouts take a struct timeval (16 bytes on 64-bit Linux).
             if level == LinuxABI.SOL_SOCKET && (name == LinuxABI.SO_RCVTIMEO || name == LinuxABI.SO_SNDTIMEO) {
                 guard let value else { return .failure(.EFAULT) }

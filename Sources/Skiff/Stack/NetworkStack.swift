@@ -99,6 +99,8 @@ public final class NetworkStack {
     @exclusivity(unchecked) var synCookies: SynCookies
     /// The Fast Open key when `tcp_fastopen_key` is unset (Linux: a random one, made once).
     let fastOpenDefaultKey: SipHashKey
+    /// Fast Open cookies and MSS learnt per destination (Linux: `tcp_metrics`' `tcpm_fastopen`).
+    @exclusivity(unchecked) var fastOpenCache: [UInt32: FastOpenCacheEntry] = [:]
     @exclusivity(unchecked) var ephemeralPorts: EphemeralPorts
     @exclusivity(unchecked) var challengeAckCount = 0
     @exclusivity(unchecked) var challengeAckWindowStart: Nanoseconds = 0

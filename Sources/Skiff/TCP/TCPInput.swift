@@ -545,7 +545,20 @@ extension NetworkStack {
             tcpAck(sock, seg)
             sock.state = .established
             sock.lastDataReceiveTime = now   // Linux: tcp_finish_connect() sets lrcvtime
-            tcpSendAck(sock)
+            let pending = sock.fastOpen.writePending
+            sock.fastOpen.writePending = false
+            if fastOpenSynAckReceived(sock, seg) {
+                // The SYN's data was retransmitted, carrying the ACK.
+            } else if pending {
+                // A writer waits with more data: it will carry the ACK (Linux: the delayed ACK
+                // of tcp_rcv_synsent_state_process when sk_write_pending).
+                // Linux: tcp_enter_quickack_mode() there starts the delayed-ACK engine.
+                sock.ackTimeoutStarted = true
+                sock.pingpong = false
+                scheduleDelayedAck(sock)
+            } else {
+                tcpSendAck(sock)
+            }
             if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
             tcpPush(sock)
         } else {

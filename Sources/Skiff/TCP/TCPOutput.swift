@@ -296,6 +296,12 @@ extension NetworkStack {
         if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
         buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags, partialChecksum: segments > 1 || checksumOffloaded(sock))
         sock.segmentsOut &+= segments
+        // Linux: tcp_event_data_sent() — data leaving within an ATO (40 ms) of data arriving
+        // turns ping-pong mode on.
+        if tcpSlab.length(at: slot) > 0 && sock.state.isSynchronized && sock.ackTimeoutStarted
+            && now &- sock.lastDataReceiveTime < 40 * Time.millisecond {
+            sock.pingpong = true
+        }
         _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }
@@ -353,6 +359,7 @@ extension NetworkStack {
             let w = UInt32(min(65535, space > m ? space / m * m : space))
             sock.rcvWnd = w
             sock.rcvWup = sock.rcvNxt
+            sock.rcvSSThresh = w
             win = UInt16(w)
         } else {
             win = UInt16(min(selectWindow(sock) >> UInt32(sock.receiveWindowScale), 65535))

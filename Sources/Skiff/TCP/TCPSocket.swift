@@ -78,6 +78,11 @@ public final class TCPSocket {
     @exclusivity(unchecked) var rcvWnd: UInt32 = 0
     /// `rcv_nxt` when the window was last advertised (Linux: `rcv_wup`).
     @exclusivity(unchecked) var rcvWup: UInt32 = 0
+    /// Window slow-start threshold: how far the offered window may grow, from the initial
+    /// window up by about two segments per data segment received (Linux: `rcv_ssthresh`,
+    /// `tcp_grow_window`); 0 until the SYN or SYN-ACK sets it. Only the read-side window update
+    /// consults it.
+    @exclusivity(unchecked) var rcvSSThresh: UInt32 = 0
     /// Bytes the application has read (Linux: `copied_seq`).
     @exclusivity(unchecked) var copiedSeq: UInt32 = 0
 
@@ -164,6 +169,13 @@ public final class TCPSocket {
     // Delayed ACK (Linux: `icsk_ack`).
     @exclusivity(unchecked) var ackPending = false
     @exclusivity(unchecked) var quickAcks = 16
+    /// Interactive (ping-pong) mode: data was sent within an ATO of data or the handshake
+    /// arriving, so ACKs wait to ride on the answer instead of going out quickly (Linux:
+    /// `icsk_ack.pingpong`, `inet_csk_in_pingpong_mode`, threshold `tcp_pingpong_thresh` = 1).
+    @exclusivity(unchecked) var pingpong = false
+    /// The delayed-ACK engine has started: the first data arrived or quick-ACK mode was entered
+    /// (Linux: `icsk_ack.ato` non-zero). Until then sending cannot turn ping-pong mode on.
+    @exclusivity(unchecked) var ackTimeoutStarted = false
     @exclusivity(unchecked) var segmentsSinceAck = 0
     /// Largest segment received (Linux: `rcv_mss`).
     @exclusivity(unchecked) var rcvMSS = 536

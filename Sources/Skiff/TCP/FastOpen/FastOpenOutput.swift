@@ -11,6 +11,13 @@ extension NetworkStack {
             sock.fastOpen.synAckCookie = nil
             return f.paddedLength <= room ? f : nil
         }
+        if sock.state == .synSent, let f = sock.fastOpen.synOption {
+            sock.fastOpen.synOption = nil
+            guard f.paddedLength <= room else { return nil }
+            sock.fastOpen.synFastOpen = true
+            sock.fastOpen.synFastOpenExperimental = f.experimental
+            return f
+        }
         return nil
     }
 }

@@ -39,6 +39,22 @@ struct FastOpenState {
     /// The cookie option the SYN-ACK carries, sent once (Linux: `send_synack`'s `foc`).
     var synAckCookie: TCPFastOpenOption?
 
+    // Client (Linux: `tp->fastopen_req`, `syn_fastopen`, `syn_data`, `DEFER_CONNECT`).
+    /// The Fast Open option the next SYN carries (a cookie or a cookie request); taken by the
+    /// first SYN, so retransmitted SYNs carry none.
+    var synOption: TCPFastOpenOption?
+    /// The SYN carried a Fast Open option, of kind 254 (Linux: `syn_fastopen`, `syn_fastopen_exp`).
+    var synFastOpen = false
+    var synFastOpenExperimental = false
+    /// The SYN carried data (Linux: `syn_data`).
+    var synData = false
+    /// TCP_FASTOPEN_CONNECT found a cookie: connect() returned at once and the SYN waits for the
+    /// first write (Linux: `DEFER_CONNECT`).
+    var deferred = false
+    /// A blocking writer waits for the handshake with more to send: the SYN-ACK's ACK is
+    /// delayed so that the data carries it (Linux: `sk_write_pending` in `inet_wait_for_connect`).
+    var writePending = false
+
     /// The SYN's data was acknowledged: the peer's SYN-ACK covered it (client), or it was taken
     /// with a valid cookie (server) (Linux: `syn_data_acked`, TCP_INFO's `TCPI_OPT_SYN_DATA`).
     var synDataAcked = false
