@@ -11,7 +11,7 @@ extension NetworkStack {
         let end = b.meta.tcpEndSeq
         let fin = seg.has.fin
         // Linux: tcp_event_data_recv() stamps icsk_ack.lrcvtime.
-        if seg.payloadLength > 0 { sock.lastDataReceiveTime = now; sock.ackTimeoutStarted = true }
+        if seg.payloadLength > 0 { sock.lastDataReceiveTime = now }
         // Linux: tcp_measure_rcv_mss() — a large (GRO/GSO) segment counts by its segment size.
         let segmentLength = b.meta.gsoSize > 0 ? Int(b.meta.gsoSize) : seg.payloadLength
         if segmentLength > sock.rcvMSS { sock.rcvMSS = min(segmentLength, sock.mss) }

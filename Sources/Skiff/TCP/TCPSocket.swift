@@ -173,8 +173,11 @@ public final class TCPSocket {
     /// arriving, so ACKs wait to ride on the answer instead of going out quickly (Linux:
     /// `icsk_ack.pingpong`, `inet_csk_in_pingpong_mode`, threshold `tcp_pingpong_thresh` = 1).
     @exclusivity(unchecked) var pingpong = false
-    /// The delayed-ACK engine has started: the first data arrived or quick-ACK mode was entered
-    /// (Linux: `icsk_ack.ato` non-zero). Until then sending cannot turn ping-pong mode on.
+    /// The delayed-ACK engine has started (Linux: `icsk_ack.ato` non-zero); until then sending
+    /// cannot turn ping-pong mode on. Linux starts it with the first data received or when
+    /// quick-ACK mode is entered; Skiff so far only where a SYN-ACK's ACK is delayed for a
+    /// waiting writer (Fast Open). DIFFERENCE: starting it on the first data too (as Linux)
+    /// stalls `AsyncSocketTests.concurrentClientsAreServedTogether`; not yet understood.
     @exclusivity(unchecked) var ackTimeoutStarted = false
     @exclusivity(unchecked) var segmentsSinceAck = 0
     /// Largest segment received (Linux: `rcv_mss`).
