@@ -124,6 +124,7 @@ extension NetworkStack {
     func tcpConnectSocket(_ s: TCPSocket, _ fd: Int32, _ to: SocketAddress, now t: Nanoseconds, sendSyn: () -> Errno?) -> Errno? {
         if let e = s.pendingError, s.state == .closed { s.pendingError = nil; return e }
         switch s.state {
+        case .synSent where s.fastOpen.deferred: return .EISCONN   // Linux: DEFER_CONNECT, not from sendmsg
         case .synSent, .synReceived: return .EALREADY
         case .established, .closeWait, .finWait1, .finWait2, .closing, .lastAck, .timeWait: return .EISCONN
         case .listen: return .EINVAL
@@ -290,10 +291,14 @@ extension NetworkStack {
         case .synSent where s.fastOpen.deferred:
             e.insert(.writable)   // Linux (tcp_poll): a deferred Fast Open connect is writable
             return e
+        case .synReceived where s.fastOpen.passiveChild:
+            break                 // Linux (tcp_poll): a Fast Open child polls as connected
         case .synSent, .synReceived:
             return e
         case .closed:
             e.insert(.hangup); e.insert(.readable)
+            // Linux (tcp_poll): with sending shut down (a connection that ended), POLLOUT too.
+            if s.shutdownWrite { e.insert(.writable) }
             return e
         default: break
         }

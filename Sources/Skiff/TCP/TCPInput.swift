@@ -252,7 +252,7 @@ extension NetworkStack {
     /// Processes a segment for a connection in any state but LISTEN.
     /// Linux: `tcp_rcv_state_process()` / `tcp_rcv_established()`, RFC 9293 §3.10.7.
     func tcpRcvStateProcess(_ sock: TCPSocket, _ seg: TCPSegmentInfo, _ buffer: consuming PacketBuffer) {
-        if sock.state == .synSent { tcpSynSentReceive(sock, seg); return }
+        if sock.state == .synSent { tcpSynSentReceive(sock, seg, buffer); return }
         if sock.state == .closed { tcpResetForSegment(seg); return }
         if sock.state == .synReceived && sock.parent >= 0 && seg.has.syn && !seg.has.ack && !seg.has.rst
             && seg.seq == sock.irs {
@@ -517,7 +517,7 @@ extension NetworkStack {
 
 
     /// SYN-SENT processing (RFC 9293 §3.10.7.3; Linux: `tcp_rcv_synsent_state_process()`).
-    func tcpSynSentReceive(_ sock: TCPSocket, _ seg: TCPSegmentInfo) {
+    func tcpSynSentReceive(_ sock: TCPSocket, _ seg: TCPSegmentInfo, _ buffer: consuming PacketBuffer) {
         if seg.has.ack && (seqLE(seg.ack, sock.iss) || seqGT(seg.ack, sock.sndNxt)) {
             if !seg.has.rst { tcpResetForSegment(seg) }
             drops.count(.tcpOutOfWindow)
@@ -549,6 +549,8 @@ extension NetworkStack {
             sock.fastOpen.writePending = false
             if fastOpenSynAckReceived(sock, seg) {
                 // The SYN's data was retransmitted, carrying the ACK.
+            } else if fastOpenSynAckData(sock, seg, buffer) {
+                // Data on a Fast Open SYN-ACK was queued and acknowledged.
             } else if pending {
                 // A writer waits with more data: it will carry the ACK (Linux: the delayed ACK
                 // of tcp_rcv_synsent_state_process when sk_write_pending).

@@ -95,6 +95,23 @@ extension NetworkStack {
         return space
     }
 
+    /// Data (and a FIN) on the SYN-ACK of a Fast Open connect are taken in order (a server may
+    /// answer SYN data at once) and acknowledged now; returns whether there were any.
+    /// Linux: `tcp_fastopen_add_skb()` from `tcp_rcv_fastopen_synack()`.
+    func fastOpenSynAckData(_ s: TCPSocket, _ seg: TCPSegmentInfo, _ buffer: consuming PacketBuffer) -> Bool {
+        let b = buffer
+        guard seg.payloadLength > 0 || seg.has.fin, s.fastOpen.synFastOpen || s.fastOpen.synData else { return false }
+        if b.length > 0 && !tcpSlab.isFull {
+            s.rcvNxt = s.rcvNxt &+ UInt32(b.length)
+            s.receiveQueueBytes += b.length
+            s.bytesReceived &+= UInt64(b.length)
+            s.lastDataReceiveTime = now
+            tcpSlab.pushBack(b, onto: &s.receiveQueue)
+        }
+        if seg.has.fin { tcpFin(s) } else { tcpSendAck(s) }
+        return true
+    }
+
     /// The SYN-ACK of a Fast Open connect, after its ACK was processed: remembers the server's
     /// cookie and MSS; if the SYN's data was not acknowledged, retransmits it at once (the
     /// retransmission carries the handshake's ACK) and returns true. Linux:
