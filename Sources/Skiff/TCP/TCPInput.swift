@@ -532,6 +532,14 @@ extension NetworkStack {
             return
         }
         guard seg.has.syn else { return }
+        // Linux (tcp_rcv_synsent_state_process, PAWSActiveRejected): a SYN-ACK echoing a
+        // timestamp we never sent is answered with a RST and dropped.
+        if seg.has.ack, tcpConfig.timestamps, sock.synTimestamp != 0, let ts = seg.options.timestamp, ts.echo != 0,
+           ts.echo &- sock.synTimestamp > tcpTimestamp() &- sock.synTimestamp {
+            tcpCounters.pawsRejected &+= 1
+            tcpResetForSegment(seg)
+            return
+        }
         negotiateOptions(sock, seg.options)
         sock.irs = seg.seq
         sock.rcvNxt = seg.seq &+ 1

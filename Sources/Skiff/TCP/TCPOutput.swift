@@ -326,6 +326,7 @@ extension NetworkStack {
             if tcpConfig.sack && (sock.state == .synSent || sock.sackEnabled) { opts.sackPermitted = true }
             if tcpConfig.timestamps && (sock.state == .synSent || sock.timestampsEnabled) {
                 opts.timestamp = TCPTimestamp(value: tcpTimestamp(), echo: sock.tsRecent)
+                if sock.state == .synSent && sock.synTimestamp == 0 { sock.synTimestamp = tcpTimestamp() }
             }
             if tcpConfig.windowScaling && (sock.state == .synSent || sock.windowScalingEnabled) {
                 opts.windowScale = sock.receiveWindowScale

@@ -95,6 +95,39 @@ extension NetworkStack {
         return space
     }
 
+    /// The SYN's data the SYN-ACK left unacknowledged is lost, not congestion: Loss state without
+    /// a cwnd cut, and the data goes again whole (one TSO packet at the MSS the SYN-ACK set).
+    /// Linux: `tcp_mark_skb_lost()` and `tcp_non_congestion_loss_retransmit()`.
+    func fastOpenRetransmitSynData(_ s: TCPSocket) {
+        let slot = s.retransmitQueue.head
+        guard slot != PacketSlab.none else { return }
+        // Linux (tcp_retransmit_skb → tcp_set_skb_tso_segs): segment counts follow the MSS the
+        // SYN-ACK set; only SYN data is outstanding, so packets_out is their sum.
+        let mss = sendMSS(s)
+        var k = slot
+        s.packetsOut = 0
+        while k != PacketSlab.none {
+            let segments = segmentCount(bytes: tcpSlab.length(at: k), mss: mss)
+            tcpSlab.updateMeta(at: k) { $0.tcpSegments = segments }
+            s.packetsOut += UInt32(segments)
+            k = tcpSlab.next(k)
+        }
+        k = slot
+        while k != PacketSlab.none {
+            let mk = tcpSlab.meta(at: k)
+            if mk.tcpSacked & (SegmentMark.lost | SegmentMark.sacked) == 0 {
+                tcpSlab.updateMeta(at: k) { $0.tcpSacked |= SegmentMark.lost }
+                s.lostOut += UInt32(mk.tcpSegments)
+            }
+            k = tcpSlab.next(k)
+        }
+        if s.caState != .loss {
+            s.highSeq = s.sndNxt
+            s.caState = .loss
+        }
+        retransmitSegment(s, slot: slot)
+    }
+
     /// Data (and a FIN) on the SYN-ACK of a Fast Open connect are taken in order (a server may
     /// answer SYN data at once) and acknowledged now; returns whether there were any.
     /// Linux: `tcp_fastopen_add_skb()` from `tcp_rcv_fastopen_synack()`.
@@ -138,7 +171,7 @@ extension NetworkStack {
         fastOpenCache[s.remoteAddress.value] = entry
         if dataUnacked {
             tcpCounters.fastOpenActiveFail &+= 1
-            tcpRetransmitHead(s)
+            fastOpenRetransmitSynData(s)
             return true
         }
         s.fastOpen.synDataAcked = s.fastOpen.synData
