@@ -534,8 +534,8 @@ extension NetworkStack {
         guard seg.has.syn else { return }
         // Linux (tcp_rcv_synsent_state_process, PAWSActiveRejected): a SYN-ACK echoing a
         // timestamp we never sent is answered with a RST and dropped.
-        if seg.has.ack, tcpConfig.timestamps, sock.synTimestamp != 0, let ts = seg.options.timestamp, ts.echo != 0,
-           ts.echo &- sock.synTimestamp > tcpTimestamp() &- sock.synTimestamp {
+        if seg.has.ack, tcpConfig.timestamps, let sent = sock.synTimestamp, let ts = seg.options.timestamp, ts.echo != 0,
+           ts.echo &- sent > tcpTimestamp() &- sent {
             tcpCounters.pawsRejected &+= 1
             tcpResetForSegment(seg)
             return

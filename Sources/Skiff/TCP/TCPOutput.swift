@@ -148,11 +148,15 @@ extension NetworkStack {
             let isFin = m.tcpFlags & TCPFlag.fin != 0
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
             // Congestion window, in segments (Linux: tcp_cwnd_test).
-            let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
+            // A Fast Open child's SYN-ACK is not in flight for Linux (the request sent it).
+            let synAckOut = sock.fastOpen.passiveChild && sock.sndUna == sock.iss ? 1 : 0
+            let quota = Int(sock.window.cwnd) - Int(sock.inFlight) + synAckOut
             if quota <= 0 && !isFin { cwndHit = true; break }
             // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
             let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
-            let windowEnd = sock.sndUna &+ sock.sndWnd
+            // Its window starts after the SYN-ACK too (Linux: the child's snd_una is ISN + 1).
+            let windowBase = synAckOut == 1 ? sock.iss &+ 1 : sock.sndUna
+            let windowEnd = windowBase &+ sock.sndWnd
             if seqGT(firstEnd, windowEnd) && m.tcpFlags & TCPFlag.syn == 0 && !ignoreWindow {
                 if sock.packetsOut == 0 { armProbe0(sock) }
                 break
@@ -326,7 +330,7 @@ extension NetworkStack {
             if tcpConfig.sack && (sock.state == .synSent || sock.sackEnabled) { opts.sackPermitted = true }
             if tcpConfig.timestamps && (sock.state == .synSent || sock.timestampsEnabled) {
                 opts.timestamp = TCPTimestamp(value: tcpTimestamp(), echo: sock.tsRecent)
-                if sock.state == .synSent && sock.synTimestamp == 0 { sock.synTimestamp = tcpTimestamp() }
+                if sock.state == .synSent && sock.synTimestamp == nil { sock.synTimestamp = tcpTimestamp() }
             }
             if tcpConfig.windowScaling && (sock.state == .synSent || sock.windowScalingEnabled) {
                 opts.windowScale = sock.receiveWindowScale

@@ -139,8 +139,8 @@ public final class TCPSocket {
     @exclusivity(unchecked) public internal(set) var fastRetransmits: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var timeouts: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var tailLossProbes: UInt64 = 0
-    /// The TS clock when the first SYN left; 0 before (Linux: `retrans_stamp` in SYN-SENT).
-    @exclusivity(unchecked) var synTimestamp: UInt32 = 0
+    /// The TS clock when the first SYN left (Linux: `retrans_stamp` in SYN-SENT).
+    @exclusivity(unchecked) var synTimestamp: UInt32? = nil
     /// When the first unacknowledged segment was first sent without progress (for user timeout).
     @exclusivity(unchecked) var retransmitStamp: Nanoseconds = 0
     /// RACK (RFC 8985): the most recent delivered segment's send time and end sequence.
