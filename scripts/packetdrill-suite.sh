@@ -49,11 +49,16 @@ while IFS= read -r script; do
     total=$((total + 1))
     # defaults.sh adds a qdisc to tun0; start each script without one.
     ip netns exec "$ns" tc qdisc del dev tun0 root 2>/dev/null
+    # A script that names its own addresses (`--local_ip=` / `--remote_ip=` lines: the Fast Open
+    # scripts whose expected cookies are computed over those addresses) runs with them, as
+    # they are given here on the command line, which would otherwise override them.
+    local_ip=$(sed -n 's/^--local_ip=\([0-9.]*\).*/\1/p' "$script" | head -1); local_ip=${local_ip:-192.168.0.1}
+    remote_ip=$(sed -n 's/^--remote_ip=\([0-9.]*\).*/\1/p' "$script" | head -1); remote_ip=${remote_ip:-192.0.2.1}
     out=$(cd "$(dirname "$script")" && timeout -k 5 "$per_script_seconds" ip netns exec "$ns" env LD_PRELOAD="$preload" "$bin" \
         --so_filename="$so" \
-        --so_flags=local_ip=192.168.0.1,netmask=255.255.0.0,gateway=192.168.0.1 \
-        --ip_version=ipv4 --local_ip=192.168.0.1 --gateway_ip=192.168.0.1 \
-        --netmask_ip=255.255.0.0 --remote_ip=192.0.2.1 \
+        --so_flags=local_ip=$local_ip,netmask=255.255.0.0,gateway=192.168.0.1 \
+        --ip_version=ipv4 --local_ip=$local_ip --gateway_ip=192.168.0.1 \
+        --netmask_ip=255.255.0.0 --remote_ip=$remote_ip \
         -D TFO_COOKIE=3021b9d889017eeb -D CODE=host_unreachable \
         -D CMSG_LEVEL_IP=SOL_IP -D CMSG_TYPE_RECVERR=IP_RECVERR \
         "$(basename "$script")" 2>&1)

@@ -129,6 +129,10 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
         call(ud) { h in
             if buf == nil && n > 0 { return .failure(.EFAULT) }
             var to: SocketAddress? = nil
+            // Linux (tcp_sendmsg_fastopen): MSG_FASTOPEN to AF_UNSPEC is not supported.
+            if flags & LinuxABI.MSG_FASTOPEN != 0 && SockaddrIn.isUnspecified(UnsafeRawPointer(a), length: alen) {
+                return .failure(.EOPNOTSUPP)
+            }
             if a != nil {
                 switch SockaddrIn.read(UnsafeRawPointer(a), length: alen) {
                 case let .success(x): to = x
@@ -143,6 +147,10 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
             guard let msg else { return .failure(.EFAULT) }
             if msg.pointee.msg_iovlen > 1024 { return .failure(.EMSGSIZE) }   // Linux: __copy_msghdr()
             var to: SocketAddress? = nil
+            if flags & LinuxABI.MSG_FASTOPEN != 0
+                && SockaddrIn.isUnspecified(UnsafeRawPointer(msg.pointee.msg_name), length: msg.pointee.msg_namelen) {
+                return .failure(.EOPNOTSUPP)
+            }
             if let name = msg.pointee.msg_name {
                 switch SockaddrIn.read(UnsafeRawPointer(name), length: msg.pointee.msg_namelen) {
                 case let .success(x): to = x

@@ -47,6 +47,10 @@ enum LinuxABI {
     static let TCP_KEEPINTVL: Int32 = 5
     static let TCP_KEEPCNT: Int32 = 6
     static let TCP_SYNCNT: Int32 = 7
+    static let TCP_FASTOPEN: Int32 = 23
+    static let TCP_FASTOPEN_CONNECT: Int32 = 30
+    static let TCP_FASTOPEN_KEY: Int32 = 33
+    static let TCP_FASTOPEN_NO_COOKIE: Int32 = 34
     static let TCP_INFO: Int32 = 11
     static let TCP_QUICKACK: Int32 = 12
     static let TCP_CONGESTION: Int32 = 13

@@ -32,10 +32,17 @@ enum LinuxSysctls {
         let fd = open("/proc/sys/net/ipv4/" + name, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { Glibc.close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 64)
+        var buffer = [UInt8](repeating: 0, count: 160)
         let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else { return nil }
         return String(decoding: buffer[0..<n], as: UTF8.self).split(separator: "\n").first.map(String.init)
+    }
+
+    /// `tcp_fastopen` and `tcp_fastopen_key`, which Linux reads at each use (a script may change
+    /// them between a socket() and its sendto or setsockopt).
+    static func applyFastOpen(to c: inout TCPConfiguration) {
+        if let v = integer("tcp_fastopen"), v >= 0 { c.fastOpen = v }
+        if let text = string("tcp_fastopen_key"), let key = FastOpenCookie.key(sysctlText: text) { c.fastOpenKey = key }
     }
 
     /// Applies the namespace's TCP sysctls to `c`.
@@ -61,6 +68,7 @@ enum LinuxSysctls {
         if let v = integer("tcp_recovery") { c.rack = v & 1 != 0 }
         if let v = integer("tcp_tw_reuse") { c.timeWaitReuse = v == 1 }
         if let v = integer("tcp_notsent_lowat"), v > 0 { c.notSentLowat = v }
+        applyFastOpen(to: &c)
         if let name = string("tcp_congestion_control"), let algo = CongestionAlgorithmName(rawValue: name) {
             c.congestionControl = algo
         }

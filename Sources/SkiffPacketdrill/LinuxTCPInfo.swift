@@ -49,7 +49,7 @@ enum LinuxTCPInfo {
         b[2] = UInt8(clamping: i.retransmits)
         b[3] = UInt8(clamping: i.probes)
         b[4] = UInt8(clamping: i.backoff)
-        b[5] = (i.timestamps ? 1 : 0) | (i.sack ? 2 : 0) | (i.windowScale ? 4 : 0)
+        b[5] = (i.timestamps ? 1 : 0) | (i.sack ? 2 : 0) | (i.windowScale ? 4 : 0) | (i.synData ? 32 : 0)
         b[6] = (i.sendWindowScale & 0xF) | (i.receiveWindowScale & 0xF) << 4
         u32(8, us(i.rto))
         u32(16, UInt64(i.sendMSS)); u32(20, UInt64(i.receiveMSS))
@@ -63,6 +63,7 @@ enum LinuxTCPInfo {
         u32(100, i.totalRetrans)
         u64(120, i.bytesAcked); u64(128, i.bytesReceived)
         u32(136, i.segmentsOut); u32(140, i.segmentsIn); u32(144, UInt64(i.notSentBytes)); u32(148, us(i.minRTT))
+        u32(192, i.delivered)                                     // tcpi_delivered
         u64(200, i.bytesSent)
         u32(228, UInt64(i.sendWindow)); u32(232, UInt64(i.receiveWindow))
         return b

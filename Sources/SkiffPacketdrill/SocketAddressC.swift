@@ -20,6 +20,12 @@ enum SockaddrIn {
         return .success(SocketAddress(IPv4Address(addr), port))
     }
 
+    /// Whether a caller's `sockaddr` names AF_UNSPEC (false for NULL or a short length).
+    static func isUnspecified(_ p: UnsafeRawPointer?, length: UInt32) -> Bool {
+        guard let p, length >= 2 else { return false }
+        return Int32(p.loadUnaligned(as: UInt16.self)) == LinuxABI.AF_UNSPEC
+    }
+
     /// Writes `a` into a caller's `sockaddr` of `*length` bytes (truncated as Linux truncates)
     /// and sets `*length` to the full size. Nothing happens when either pointer is NULL.
     static func write(_ a: SocketAddress, to p: UnsafeMutableRawPointer?, length: UnsafeMutablePointer<UInt32>?) {

@@ -90,7 +90,6 @@ extension PacketdrillHost {
             let h: Int32
             switch socketHandle(fd) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
             if flags & LinuxABI.MSG_OOB != 0 { return .failure(.EOPNOTSUPP) }
-            if flags & LinuxABI.MSG_FASTOPEN != 0 { return .failure(.EOPNOTSUPP) }
             var sf: SendFlags = []
             if flags & LinuxABI.MSG_MORE != 0 { sf.insert(.more) }
             if flags & LinuxABI.MSG_NOSIGNAL != 0 { sf.insert(.noSignal) }
@@ -114,11 +113,46 @@ extension PacketdrillHost {
                 quiesce()
                 return r
             }
+            var sent = 0
+            if flags & LinuxABI.MSG_FASTOPEN != 0 && self.flags.followSysctls { LinuxSysctls.applyFastOpen(to: &stack.tcpConfig) }
+            // Fast Open takes the SYN's data from one contiguous buffer (a vector is gathered).
+            let fastOpen: (UnsafeRawBufferPointer) -> Result<Int, Errno>? = { data in
+                self.stack.fastOpenSend(h, data, to: to, explicit: flags & LinuxABI.MSG_FASTOPEN != 0, blocking: wait, now: self.now)
+            }
+            let attempt: Result<Int, Errno>?
+            if parts.count == 1 {
+                attempt = fastOpen(parts[0])
+            } else {
+                var gathered = [UInt8]()
+                gathered.reserveCapacity(total)
+                for p in parts { gathered.append(contentsOf: p) }
+                attempt = gathered.withUnsafeBytes { fastOpen($0) }
+            }
+            if let r = attempt {
+                // TCP Fast Open (Linux: tcp_sendmsg_fastopen): what the SYN took; a blocking
+                // caller then waits for the handshake and sends the rest as any write.
+                quiesce()
+                switch r {
+                case let .failure(e) where e != .EINPROGRESS || !wait: return .failure(e)
+                case let .success(n) where !wait: return .success(n)
+                case let .success(n): sent = n
+                default: break
+                }
+                let _: SyscallResult = blockingCall(wait: true, timeout: file.sendTimeout) {
+                    switch stack.tcpState(h) {
+                    case .synSent?, .synReceived?: return .wouldBlock(.success(sent))
+                    default: return .done(.success(sent))
+                    }
+                }
+                // A failed handshake frees the request: the SYN's bytes do not count, the error
+                // does (Linux: tcp_done → tcp_free_fastopen_req before tcp_sendmsg_fastopen reads it).
+                if stack.tcpState(h) == .closed { sent = 0 }
+                else if sent == total { return .success(sent) }
+            }
             // Linux (tcp_sendmsg): a destination address on a connected TCP socket is ignored.
             if total == 0 {
                 return stack.tcpState(h).map { $0 == .established || $0 == .closeWait } == true ? .success(0) : .failure(.EPIPE)
             }
-            var sent = 0
             let r: SyscallResult = blockingCall(wait: wait, timeout: file.sendTimeout) {
                 let rest = IOVector.parts(parts, after: sent)
                 let r = rest.withUnsafeBufferPointer { stack.sendmsg(h, $0, flags: sf, now: now) }

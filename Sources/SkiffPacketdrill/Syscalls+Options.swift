@@ -11,6 +11,10 @@ extension PacketdrillHost {
             let h: Int32
             switch socketHandle(fd) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
             let isTCP = stack.tcpInfoSocket(h) != nil
+            if level == LinuxABI.SOL_TCP && flags.followSysctls
+                && [LinuxABI.TCP_FASTOPEN, LinuxABI.TCP_FASTOPEN_CONNECT, LinuxABI.TCP_FASTOPEN_KEY].contains(name) {
+                LinuxSysctls.applyFastOpen(to: &stack.tcpConfig)
+            }
             // Timeouts take a struct timeval (16 bytes on 64-bit Linux).
             if level == LinuxABI.SOL_SOCKET && (name == LinuxABI.SO_RCVTIMEO || name == LinuxABI.SO_SNDTIMEO) {
                 guard let value else { return .failure(.EFAULT) }
@@ -52,6 +56,14 @@ extension PacketdrillHost {
                 guard isTCP else { return .failure(.ENOPROTOOPT) }
                 return stack.setOption(h, .congestion(name), now: now).map { .failure($0) } ?? .success(0)
             }
+            if level == LinuxABI.SOL_TCP && name == LinuxABI.TCP_FASTOPEN_KEY {
+                // Linux checks the length (16, or 32 with a backup key) before reading the value.
+                guard isTCP else { return .failure(.ENOPROTOOPT) }
+                guard length == 16 || length == 32 else { return .failure(.EINVAL) }
+                guard let value else { return .failure(.EFAULT) }
+                let key = Array(UnsafeRawBufferPointer(start: value, count: Int(length)))
+                return stack.setOption(h, .fastOpenKey(key), now: now).map { .failure($0) } ?? .success(0)
+            }
             if level == LinuxABI.SOL_IP {
                 // Linux's do_ip_setsockopt reads an int, or a single byte when that is all there is.
                 guard let value else { return .failure(.EFAULT) }
@@ -92,6 +104,9 @@ extension PacketdrillHost {
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_USER_TIMEOUT): option = .userTimeout(milliseconds: v)
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_NOTSENT_LOWAT): option = .notSentLowat(v)
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_SYNCNT): option = .synCount(v)
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN): option = .fastOpen(v)
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_CONNECT): option = .fastOpenConnect(v)
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_NO_COOKIE): option = .fastOpenNoCookie(v)
             default: option = nil
             }
             guard let option else { return .failure(.ENOPROTOOPT) }
@@ -192,6 +207,10 @@ extension PacketdrillHost {
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_USER_TIMEOUT): which = .userTimeout
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_NOTSENT_LOWAT): which = .notSentLowat
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_SYNCNT): which = .synCount
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN): which = .fastOpen
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_CONNECT): which = .fastOpenConnect
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_NO_COOKIE): which = .fastOpenNoCookie
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_KEY): which = .fastOpenKey
             default: return .failure(.ENOPROTOOPT)
             }
             switch stack.option(h, which) {
@@ -206,6 +225,7 @@ extension PacketdrillHost {
                     bytes += withUnsafeBytes(of: Int32(seconds)) { Array($0) }
                     return put(bytes)
                 case let .string(s): return put(Array(s.utf8))
+                case let .bytes(b): return put(b)
                 }
             }
         }

@@ -7,6 +7,8 @@ public enum TCPOptionKind {
     public static let sackPermitted: UInt8 = 4        // RFC 2018 §2
     public static let sack: UInt8 = 5                 // RFC 2018 §3
     public static let timestamp: UInt8 = 8            // RFC 7323 §3
+    public static let fastOpen: UInt8 = 34            // RFC 7413 §4.1.1
+    public static let experiment: UInt8 = 254         // RFC 6994 (Fast Open with magic 0xF989)
 }
 
 /// The TCP timestamps option values (RFC 7323 §3.2).
@@ -103,6 +105,10 @@ public struct SACKBlocks: RandomAccessCollection, Equatable, Sendable {
 /// - SACK-permitted without timestamps: `01 01 04 02`
 /// - window scale: `01 03 03 ws`
 /// - SACK: `01 01 05 len <blocks>`
+/// - Fast Open: `22 len <cookie>` or `fe len f9 89 <cookie>`, NOPs after to 32 bits
+///
+/// Fast Open (kind 34, or kind 254 with magic 0xF989) is decoded as Linux does: a cookie of odd
+/// length or outside 4...16 bytes makes the option count as absent rather than an error.
 ///
 /// Unknown options are dropped, so parse → emit reproduces bytes exactly
 /// only for segments laid out this way (all of Linux's).
@@ -113,17 +119,21 @@ public struct TCPOptions: Equatable, Sendable {
     public var sackPermitted: Bool
     public var timestamp: TCPTimestamp?
     public var sackBlocks: SACKBlocks
+    /// TCP Fast Open cookie or cookie request (meaningful on SYN and SYN-ACK only).
+    public var fastOpen: TCPFastOpenOption?
 
     /// The largest option area: (15 - 5) * 4 bytes.
     public static let maximumLength = 40
 
     public init(maximumSegmentSize: UInt16? = nil, windowScale: UInt8? = nil, sackPermitted: Bool = false,
-                timestamp: TCPTimestamp? = nil, sackBlocks: SACKBlocks = SACKBlocks()) {
+                timestamp: TCPTimestamp? = nil, sackBlocks: SACKBlocks = SACKBlocks(),
+                fastOpen: TCPFastOpenOption? = nil) {
         self.maximumSegmentSize = maximumSegmentSize
         self.windowScale = windowScale
         self.sackPermitted = sackPermitted
         self.timestamp = timestamp
         self.sackBlocks = sackBlocks
+        self.fastOpen = fastOpen
     }
 
     /// Bytes before the SACK option.
@@ -133,6 +143,7 @@ public struct TCPOptions: Equatable, Sendable {
         if timestamp != nil { n += 12 }
         if sackPermitted && timestamp == nil { n += 4 }
         if windowScale != nil { n += 4 }
+        if let f = fastOpen { n += f.paddedLength }
         return n
     }
 
@@ -186,6 +197,7 @@ public struct TCPOptions: Equatable, Sendable {
                 i += 8
             }
         }
+        if let f = fastOpen { i += f.emit(into: buffer, at: i) }
         return i
     }
 
@@ -220,6 +232,10 @@ public struct TCPOptions: Equatable, Sendable {
                 o.sackBlocks.removeAll()
                 for k in 0..<n {
                     o.sackBlocks.append(SACKBlock(left: b.u32(i + 2 + 8 * k), right: b.u32(i + 6 + 8 * k)))
+                }
+            case TCPOptionKind.fastOpen, TCPOptionKind.experiment:
+                if let f = TCPFastOpenOption.parse(kind: kind, body: UnsafeRawBufferPointer(rebasing: b[(i + 2)..<(i + len)])) {
+                    o.fastOpen = f
                 }
             default:
                 break

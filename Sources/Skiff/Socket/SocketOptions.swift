@@ -39,6 +39,14 @@ public enum SocketOption: Sendable, Equatable {
     /// SO_TIMESTAMPING (`TimestampingFlag` bits; `newLayout` for SO_TIMESTAMPING_NEW). EINVAL
     /// as Linux's `sock_set_timestamping()` (unknown bits, OPT_ID before the connection exists …).
     case timestamping(flags: UInt32, newLayout: Bool = false)
+    /// TCP_FASTOPEN: the listener's Fast Open queue length (Linux: `fastopen_queue_tune`).
+    case fastOpen(Int)
+    /// TCP_FASTOPEN_KEY: the listener's 16-byte cookie key (a backup key after it is ignored).
+    case fastOpenKey([UInt8])
+    /// TCP_FASTOPEN_CONNECT: connect() returns at once and the first write goes in the SYN.
+    case fastOpenConnect(Int)
+    /// TCP_FASTOPEN_NO_COOKIE: SYN data without a cookie (client sends, listener accepts).
+    case fastOpenNoCookie(Int)
 }
 
 /// Which option `getsockopt` reads.
@@ -46,6 +54,7 @@ public enum SocketOptionName: Sendable, CaseIterable {
     case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
     case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
     case maxPacingRate, synCount, typeOfService, zerocopy, timestamping
+    case fastOpen, fastOpenKey, fastOpenConnect, fastOpenNoCookie
 }
 
 /// A value `getsockopt` returns.
@@ -56,6 +65,7 @@ public enum SocketOptionValue: Sendable, Equatable {
     case string(String)
     /// SO_ERROR: the pending error (0 = none), cleared by reading it.
     case error(Errno?)
+    case bytes([UInt8])
 }
 
 /// A connection's state as Linux's `struct tcp_info` (TCP_INFO, `ss -ti`) reports it.
@@ -83,6 +93,10 @@ public struct TCPInfo: Sendable, Equatable {
     /// Time since data was last sent, data last received and an ACK last received
     /// (Linux: `tcpi_last_data_sent`, `tcpi_last_data_recv`, `tcpi_last_ack_recv`).
     public var sinceDataSent: Nanoseconds = 0, sinceDataReceived: Nanoseconds = 0, sinceAckReceived: Nanoseconds = 0
+    /// The SYN's data was acknowledged (TCP Fast Open; Linux: `TCPI_OPT_SYN_DATA`).
+    public var synData = false
+    /// Segments delivered (Linux: `tcpi_delivered`).
+    public var delivered: UInt64 = 0
 }
 
 extension NetworkStack {
@@ -146,6 +160,8 @@ extension NetworkStack {
             s.zerocopy.enabled = b
         case let .timestamping(flags, newLayout):
             return setTimestamping(s, flags: flags, newLayout: newLayout)
+        case .fastOpen, .fastOpenKey, .fastOpenConnect, .fastOpenNoCookie:
+            return setFastOpenOption(s, option)
         }
         return nil
     }
@@ -178,6 +194,7 @@ extension NetworkStack {
         case .typeOfService: return .success(.int(Int(s.options.typeOfService)))
         case .zerocopy: return .success(.bool(s.zerocopy.enabled))
         case .timestamping: return .success(.int(Int(s.timestamping.flags)))
+        case .fastOpen, .fastOpenKey, .fastOpenConnect, .fastOpenNoCookie: return fastOpenOption(s, name)
         }
     }
 
@@ -198,6 +215,6 @@ extension NetworkStack {
             notSentBytes: Int(s.writeSeq &- s.sndNxt), congestion: s.congestion.name.rawValue,
             pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate,
             sinceDataSent: now &- s.lastSendTime, sinceDataReceived: now &- s.lastDataReceiveTime,
-            sinceAckReceived: now &- s.lastReceiveTime))
+            sinceAckReceived: now &- s.lastReceiveTime, synData: s.fastOpen.synDataAcked, delivered: s.delivered))
     }
 }

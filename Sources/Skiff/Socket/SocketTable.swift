@@ -55,6 +55,7 @@ extension NetworkStack {
 
     /// Frees a socket: its queues, timers, hash entries and handle (Linux: `inet_csk_destroy_sock`).
     func destroyTCPSocket(_ s: TCPSocket) {
+        fastOpenChildDone(s)
         for list in [\TCPSocket.writeQueue, \TCPSocket.retransmitQueue, \TCPSocket.receiveQueue, \TCPSocket.outOfOrderQueue] {
             _ = tcpSlab.removeAll(&s[keyPath: list])
         }

@@ -71,6 +71,13 @@ extension NetworkStack {
         if !s.bound, let e = bind(fd, SocketAddress(.any, 0)) { return e }
         if let other = tcpListeners[s.localPort], other != fd { return .EADDRINUSE }
         s.backlog = max(1, min(backlog, 4096))
+        // Linux (__inet_listen_sk): with TFO_SERVER_WO_SOCKOPT1 every listener gets a Fast Open
+        // queue as long as its backlog unless TCP_FASTOPEN gave it one.
+        let tfo = tcpConfig.fastOpen
+        if tfo & FastOpenFlags.serverWithoutSocketOption != 0 && tfo & FastOpenFlags.serverEnable != 0
+            && s.fastOpen.maxQueue == 0 {
+            fastOpenQueueTune(s, max(0, backlog))
+        }
         s.state = .listen
         tcpListeners[s.localPort] = fd
         return nil
@@ -93,9 +100,33 @@ extension NetworkStack {
     /// SYN is out; EALREADY while it is in progress; EISCONN once connected; the failure
     /// (ECONNREFUSED, ETIMEDOUT) when it failed.
     public func connect(_ fd: Int32, _ to: SocketAddress, now t: Nanoseconds) -> Errno? {
-        guard let s = tcpSocket(fd) else { return udpSocket(fd) != nil ? udpConnect(fd, to, now: t) : .EBADF }
+        tcpConnect(fd, to, now: t, synData: nil).0
+    }
+
+    /// connect(), or with `synData` the connect of a Fast Open `sendto(MSG_FASTOPEN)`: returns the
+    /// error (EINPROGRESS once the SYN is out; nil when TCP_FASTOPEN_CONNECT defers the SYN to
+    /// the first write) and how many bytes of `synData` the SYN carries.
+    func tcpConnect(_ fd: Int32, _ to: SocketAddress, now t: Nanoseconds, synData: UnsafeRawBufferPointer?) -> (Errno?, Int) {
+        guard let s = tcpSocket(fd) else { return (udpSocket(fd) != nil ? udpConnect(fd, to, now: t) : .EBADF, 0) }
+        var copied = 0
+        let e = tcpConnectSocket(s, fd, to, now: t) {
+            if let synData { copied = fastOpenSendSyn(s, synData); return .EINPROGRESS }
+            if s.fastOpen.connect {
+                // Linux: tcp_fastopen_defer_connect() — with a cookie the SYN waits for data.
+                if fastOpenCookieAvailable(s) { s.fastOpen.deferred = true; return nil }
+                let entry = fastOpenCache[s.remoteAddress.value]
+                s.fastOpen.synOption = TCPFastOpenOption(cookie: .request, experimental: entry?.tryExperimental == 1)
+            }
+            tcpQueueControl(s, flags: TCPFlag.syn)
+            return .EINPROGRESS
+        }
+        return (e, copied)
+    }
+
+    func tcpConnectSocket(_ s: TCPSocket, _ fd: Int32, _ to: SocketAddress, now t: Nanoseconds, sendSyn: () -> Errno?) -> Errno? {
         if let e = s.pendingError, s.state == .closed { s.pendingError = nil; return e }
         switch s.state {
+        case .synSent where s.fastOpen.deferred: return .EISCONN   // Linux: DEFER_CONNECT, not from sendmsg
         case .synSent, .synReceived: return .EALREADY
         case .established, .closeWait, .finWait1, .finWait2, .closing, .lastAck, .timeWait: return .EISCONN
         case .listen: return .EINVAL
@@ -133,8 +164,7 @@ extension NetworkStack {
             s.state = .synSent
             tcpConnections[key] = fd
             tcpCounters.activeOpens &+= 1
-            tcpQueueControl(s, flags: TCPFlag.syn)
-            return .EINPROGRESS
+            return sendSyn()
         }
     }
 
@@ -279,10 +309,17 @@ extension NetworkStack {
         case .listen:
             if !s.acceptQueue.isEmpty { e.insert(.readable) }
             return e
+        case .synSent where s.fastOpen.deferred:
+            e.insert(.writable)   // Linux (tcp_poll): a deferred Fast Open connect is writable
+            return e
+        case .synReceived where s.fastOpen.passiveChild:
+            break                 // Linux (tcp_poll): a Fast Open child polls as connected
         case .synSent, .synReceived:
             return e
         case .closed:
             e.insert(.hangup); e.insert(.readable)
+            // Linux (tcp_poll): with sending shut down (a connection that ended), POLLOUT too.
+            if s.shutdownWrite { e.insert(.writable) }
             return e
         default: break
         }

@@ -97,6 +97,10 @@ public final class NetworkStack {
     @exclusivity(unchecked) var tcpBoundPorts: [UInt16: Int] = [:]
     @exclusivity(unchecked) var isnGenerator: ISNGenerator
     @exclusivity(unchecked) var synCookies: SynCookies
+    /// The Fast Open key when `tcp_fastopen_key` is unset (Linux: a random one, made once).
+    let fastOpenDefaultKey: SipHashKey
+    /// Fast Open cookies and MSS learnt per destination (Linux: `tcp_metrics`' `tcpm_fastopen`).
+    @exclusivity(unchecked) var fastOpenCache: [UInt32: FastOpenCacheEntry] = [:]
     @exclusivity(unchecked) var ephemeralPorts: EphemeralPorts
     @exclusivity(unchecked) var challengeAckCount = 0
     @exclusivity(unchecked) var challengeAckWindowStart: Nanoseconds = 0
@@ -118,6 +122,7 @@ public final class NetworkStack {
         isnGenerator = ISNGenerator(secret: seed &* 0x9E37_79B9_7F4A_7C15 ^ 0x1234_5678)
         synCookies = SynCookies(secret: seed &* 0xC2B2_AE3D_27D4_EB4F ^ 0x8765_4321)
         ephemeralPorts = EphemeralPorts(secret: seed ^ 0xA5A5_A5A5)
+        fastOpenDefaultKey = SipHashKey(seed: seed ^ 0x7F0F_7F0F_0FA5_7413)
         neighbours = NeighbourTable(seed: seed)
         reassembly = Reassembly()
         pollList.reserveCapacity(64)

@@ -41,6 +41,7 @@ extension NetworkStack {
             let segments = UInt32(m.tcpSegments)
             if seqLE(m.tcpEndSeq, ack) {
                 if m.tcpSacked & SegmentMark.sacked != 0 { sock.sackedOut -= min(segments, sock.sackedOut) }
+                else { sock.delivered &+= UInt64(segments) }   // Linux: tp->delivered (SACKed ones counted then)
                 if m.tcpSacked & SegmentMark.lost != 0 { sock.lostOut -= min(segments, sock.lostOut) }
                 if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= min(segments, sock.retransOut) }
                 if m.tcpSacked & SegmentMark.everRetransmitted != 0 {
@@ -82,6 +83,7 @@ extension NetworkStack {
                     let gone = Int(m.tcpSegments) - Int(remaining)
                     adjustSegmentCounts(sock, marks: m.tcpSacked, by: -gone)
                     acked += UInt32(gone)
+                    if m.tcpSacked & SegmentMark.sacked == 0 { sock.delivered &+= UInt64(gone) }
                     if rttSample == nil && m.tcpSacked & (SegmentMark.everRetransmitted | SegmentMark.sacked) == 0 {
                         rttSample = now &- m.timestamp
                     }
@@ -120,6 +122,7 @@ extension NetworkStack {
             sock.dupAcks += 1
         }
         var delivered = acked + newlySacked
+        sock.delivered &+= UInt64(newlySacked)
         if !sock.sackEnabled {
             // Without SACK each duplicate ACK stands for a segment that left the network, and a
             // cumulative ACK first takes those back (Linux: tcp_add_reno_sack, tcp_remove_reno_sacks).

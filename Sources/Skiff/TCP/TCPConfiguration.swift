@@ -59,6 +59,11 @@ public struct TCPConfiguration: Sendable {
     public var internalPacing = false
     /// Random offset added to the timestamp clock (Linux: per-connection `tsoffset`).
     public var timestampOffset: UInt64 = 0
+    /// Linux: `tcp_fastopen`, a set of `FastOpenFlags` bits (default 1: client only).
+    public var fastOpen = FastOpenFlags.clientEnable
+    /// Linux: `tcp_fastopen_key`, the stack's cookie key; nil: a key of the stack's own, made
+    /// from its seed (Linux makes a random one on first use, `tcp_fastopen_init_key_once`).
+    public var fastOpenKey: SipHashKey? = nil
     public init() {}
 }
 
@@ -94,6 +99,14 @@ public struct TCPCounters: Sendable {
     public var zeroWindowProbes: UInt64 = 0
     public var orphansDropped: UInt64 = 0
     public var timeWaitRecycled: UInt64 = 0
+    /// TCP Fast Open (Linux: `TCPFastOpenActive`, `TCPFastOpenActiveFail`, `TCPFastOpenPassive`,
+    /// `TCPFastOpenPassiveFail`, `TCPFastOpenListenOverflow`, `TCPFastOpenCookieReqd`).
+    public var fastOpenActive: UInt64 = 0
+    public var fastOpenActiveFail: UInt64 = 0
+    public var fastOpenPassive: UInt64 = 0
+    public var fastOpenPassiveFail: UInt64 = 0
+    public var fastOpenListenOverflow: UInt64 = 0
+    public var fastOpenCookieRequests: UInt64 = 0
     /// ACKs not sent because of `tcp_invalid_ratelimit` (Linux: TCPACKSkippedSeq, TCPACKSkippedChallenge).
     public var ackSkippedSeq: UInt64 = 0
     public var ackSkippedChallenge: UInt64 = 0

@@ -51,6 +51,12 @@ extension NetworkStack {
             if b.length > 0 {
                 guard !tcpSlab.isFull else { drops.count(.tcpReceiveBufferFull); return }
                 sock.rcvNxt = b.meta.tcpEndSeq
+                if sock.rcvSSThresh > 0 {
+                    // Linux: tcp_grow_window() — about two segments (at least twice this one's
+                    // length) per segment, up to the receive space.
+                    let incr = UInt32(max(2 * sock.rcvMSS, 2 * b.length))
+                    sock.rcvSSThresh = min(sock.rcvSSThresh &+ incr, UInt32(max(0, sock.receiveBufferSize / 2)))
+                }
                 sock.receiveQueueBytes += b.length
                 sock.bytesReceived &+= UInt64(b.length)
                 tracer.record(b.meta.traceID, .tcpV4Rcv, contexts.current, now)
@@ -64,7 +70,7 @@ extension NetworkStack {
             }
             // Linux (__tcp_ack_snd_check): at once in quick-ACK mode, when out-of-order data was
             // there, or when more than one full segment (rcv_mss) arrived since the last ACK.
-            if hadHoles || sock.quickAcks > 0 || Int(sock.rcvNxt &- sock.rcvWup) > sock.rcvMSS {
+            if hadHoles || (sock.quickAcks > 0 && !sock.pingpong) || Int(sock.rcvNxt &- sock.rcvWup) > sock.rcvMSS {
                 if sock.quickAcks > 0 { sock.quickAcks -= 1 }
                 tcpSendAck(sock)
             } else {
@@ -128,6 +134,12 @@ extension NetworkStack {
             if m.tcpFlags & TCPFlag.fin != 0 { fin = true }
             if b.length > 0 {
                 sock.rcvNxt = b.meta.tcpEndSeq
+                if sock.rcvSSThresh > 0 {
+                    // Linux: tcp_grow_window() — about two segments (at least twice this one's
+                    // length) per segment, up to the receive space.
+                    let incr = UInt32(max(2 * sock.rcvMSS, 2 * b.length))
+                    sock.rcvSSThresh = min(sock.rcvSSThresh &+ incr, UInt32(max(0, sock.receiveBufferSize / 2)))
+                }
                 sock.receiveQueueBytes += b.length
                 sock.bytesReceived &+= UInt64(b.length)
                 tcpSlab.pushBack(b, onto: &sock.receiveQueue)
@@ -199,7 +211,13 @@ extension NetworkStack {
         receiveSpaceAdjust(sock)
         // Window update if the window we could offer now is at least twice what the peer has.
         let offered = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
-        let couldOffer = UInt32(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes))
+        // Never more than the window field can carry (Linux: the window_clamp test in
+        // tcp_cleanup_rbuf; without window scaling no update can reach twice a 64 KiB window).
+        // and never more than the window slow start allows (Linux: __tcp_select_window caps the
+        // free space at rcv_ssthresh).
+        var couldOffer = UInt32(min(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes),
+                                    65535 << Int(sock.receiveWindowScale)))
+        if sock.rcvSSThresh > 0 { couldOffer = min(couldOffer, sock.rcvSSThresh) }
         if sock.state.isSynchronized && sock.state != .timeWait && couldOffer >= 2 &* max(offered, UInt32(sock.rcvMSS)) {
             tcpSendAck(sock)
         }

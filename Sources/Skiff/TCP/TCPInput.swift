@@ -60,7 +60,7 @@ extension NetworkStack {
         }
         if let h = tcpListeners[seg.destinationPort], let l = tcpSocket(h),
            l.localAddress == .any || l.localAddress == destination {
-            tcpListenReceive(l, seg)
+            if let child = tcpListenReceive(l, seg), seg.payloadLength > 0 { fastOpenAddSynData(child, buffer) }
             return
         }
         drops.count(.tcpNoSocket)
@@ -132,9 +132,11 @@ extension NetworkStack {
 
     /// A segment for a listener: a SYN starts a connection (a child in SYN-RECV, or a SYN cookie
     /// when the queue is full); an ACK may complete a SYN cookie; anything else gets a RST.
-    /// Linux: `tcp_v4_conn_request()`, `cookie_v4_check()`.
-    func tcpListenReceive(_ l: TCPSocket, _ seg: TCPSegmentInfo, isn: UInt32? = nil) {
-        if seg.has.rst { return }
+    /// Linux: `tcp_v4_conn_request()`, `cookie_v4_check()`. Returns the child when it is a Fast
+    /// Open child that took the SYN's data (the caller queues that data).
+    @discardableResult
+    func tcpListenReceive(_ l: TCPSocket, _ seg: TCPSegmentInfo, isn: UInt32? = nil) -> TCPSocket? {
+        if seg.has.rst { return nil }
         if seg.has.ack && !seg.has.syn {
             if tcpConfig.synCookies, let mss = synCookies.decode(
                 source: seg.source, sourcePort: seg.sourcePort, destination: seg.destination,
@@ -161,24 +163,25 @@ extension NetworkStack {
                 c.lastDataReceiveTime = now
                 l.acceptQueue.append(c.handle)
                 tcpCounters.passiveOpens &+= 1
-                return
+                return nil
             }
             if tcpConfig.synCookies { tcpCounters.synCookiesFailed &+= 1 }
             tcpResetForSegment(seg)
-            return
+            return nil
         }
-        guard seg.has.syn else { return }
+        guard seg.has.syn else { return nil }
         if l.acceptQueue.count >= max(1, l.backlog) {
             tcpCounters.listenOverflows &+= 1; tcpCounters.listenDrops &+= 1
             drops.count(.tcpListenOverflow)
-            return
+            return nil
         }
         // Linux (tcp_conn_request, since 4.4): the SYN queue is full at the listen backlog.
         if l.synQueueLength >= l.backlog {
-            guard tcpConfig.synCookies else { tcpCounters.listenDrops &+= 1; drops.count(.tcpListenOverflow); return }
+            guard tcpConfig.synCookies else { tcpCounters.listenDrops &+= 1; drops.count(.tcpListenOverflow); return nil }
             sendSynCookie(l, seg)
-            return
+            return nil
         }
+        let fastOpen = fastOpenTry(l, seg)
         let c = makeChild(l, seg)
         negotiateOptions(c, seg.options)
         c.irs = seg.seq
@@ -192,8 +195,18 @@ extension NetworkStack {
                                              remoteAddress: seg.source, remotePort: seg.sourcePort, now: now)
         c.sndUna = c.iss; c.sndNxt = c.iss; c.writeSeq = c.iss; c.pushedSeq = c.iss &+ 1
         c.state = .synReceived
+        c.fastOpen.synAckCookie = fastOpen.reply
+        if fastOpen.createChild {
+            // Linux (tcp_conn_request): a Fast Open child skips the SYN queue and goes straight
+            // to the accept queue, in SYN-RECV, once its SYN-ACK is out.
+            fastOpenMakeChild(l, c, seg)
+            tcpQueueControl(c, flags: TCPFlag.syn | TCPFlag.ack)
+            l.acceptQueue.append(c.handle)
+            return c
+        }
         l.synQueueLength += 1
         tcpQueueControl(c, flags: TCPFlag.syn | TCPFlag.ack)
+        return nil
     }
 
     func makeChild(_ l: TCPSocket, _ seg: TCPSegmentInfo) -> TCPSocket {
@@ -244,7 +257,7 @@ extension NetworkStack {
     /// Processes a segment for a connection in any state but LISTEN.
     /// Linux: `tcp_rcv_state_process()` / `tcp_rcv_established()`, RFC 9293 §3.10.7.
     func tcpRcvStateProcess(_ sock: TCPSocket, _ seg: TCPSegmentInfo, _ buffer: consuming PacketBuffer) {
-        if sock.state == .synSent { tcpSynSentReceive(sock, seg); return }
+        if sock.state == .synSent { tcpSynSentReceive(sock, seg, buffer); return }
         if sock.state == .closed { tcpResetForSegment(seg); return }
         if sock.state == .synReceived && sock.parent >= 0 && seg.has.syn && !seg.has.ack && !seg.has.rst
             && seg.seq == sock.irs {
@@ -468,13 +481,15 @@ extension NetworkStack {
     /// The connection was reset by the peer (RFC 9293 §3.10.7.4 RST processing).
     func tcpReset(_ sock: TCPSocket) {
         switch sock.state {
-        case .synReceived where sock.parent >= 0:
+        case .synReceived where sock.parent >= 0 && !sock.fastOpen.passiveChild:
             // A passive open that was refused: back to LISTEN, the child goes away.
             if let l = tcpSocket(sock.parent) { l.synQueueLength = max(0, l.synQueueLength - 1) }
             destroyTCPSocket(sock)
             return
         case .closeWait:
             sock.pendingError = .EPIPE
+        case .synReceived where sock.fastOpen.passiveChild:
+            sock.pendingError = .ECONNRESET   // Linux: tcp_reset() in SYN_RECV
         case .synSent, .synReceived:
             sock.pendingError = .ECONNREFUSED
         default:
@@ -500,13 +515,15 @@ extension NetworkStack {
         if tcpConnections[key] == sock.handle { tcpConnections[key] = nil }
         sock.state = .closed
         sock.shutdownWrite = true
-        // An orphan, or a child never accepted, has no one left to read the error.
-        if sock.orphaned || sock.parent >= 0 { destroyTCPSocket(sock) }
+        fastOpenChildDone(sock)
+        // An orphan, or a child not yet on the accept queue, has no one left to read the error;
+        // a child on the accept queue stays there, closed, for accept() to return (Linux).
+        if sock.orphaned || (sock.parent >= 0 && !isOnAcceptQueue(sock)) { destroyTCPSocket(sock) }
     }
 
 
     /// SYN-SENT processing (RFC 9293 §3.10.7.3; Linux: `tcp_rcv_synsent_state_process()`).
-    func tcpSynSentReceive(_ sock: TCPSocket, _ seg: TCPSegmentInfo) {
+    func tcpSynSentReceive(_ sock: TCPSocket, _ seg: TCPSegmentInfo, _ buffer: consuming PacketBuffer) {
         if seg.has.ack && (seqLE(seg.ack, sock.iss) || seqGT(seg.ack, sock.sndNxt)) {
             if !seg.has.rst { tcpResetForSegment(seg) }
             drops.count(.tcpOutOfWindow)
@@ -521,6 +538,14 @@ extension NetworkStack {
             return
         }
         guard seg.has.syn else { return }
+        // Linux (tcp_rcv_synsent_state_process, PAWSActiveRejected): a SYN-ACK echoing a
+        // timestamp we never sent is answered with a RST and dropped.
+        if seg.has.ack, tcpConfig.timestamps, let sent = sock.synTimestamp, let ts = seg.options.timestamp, ts.echo != 0,
+           ts.echo &- sent > tcpTimestamp() &- sent {
+            tcpCounters.pawsRejected &+= 1
+            tcpResetForSegment(seg)
+            return
+        }
         negotiateOptions(sock, seg.options)
         sock.irs = seg.seq
         sock.rcvNxt = seg.seq &+ 1
@@ -534,7 +559,22 @@ extension NetworkStack {
             tcpAck(sock, seg)
             sock.state = .established
             sock.lastDataReceiveTime = now   // Linux: tcp_finish_connect() sets lrcvtime
-            tcpSendAck(sock)
+            let pending = sock.fastOpen.writePending
+            sock.fastOpen.writePending = false
+            if fastOpenSynAckReceived(sock, seg) {
+                // The SYN's data was retransmitted, carrying the ACK.
+            } else if fastOpenSynAckData(sock, seg, buffer) {
+                // Data on a Fast Open SYN-ACK was queued and acknowledged.
+            } else if pending {
+                // A writer waits with more data: it will carry the ACK (Linux: the delayed ACK
+                // of tcp_rcv_synsent_state_process when sk_write_pending).
+                // Linux: tcp_enter_quickack_mode() there starts the delayed-ACK engine.
+                sock.ackTimeoutStarted = true
+                sock.pingpong = false
+                scheduleDelayedAck(sock)
+            } else {
+                tcpSendAck(sock)
+            }
             if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
             tcpPush(sock)
         } else {
@@ -551,12 +591,24 @@ extension NetworkStack {
     func tcpEstablishPassive(_ sock: TCPSocket) {
         sock.state = .established
         sock.lastDataReceiveTime = now
-        if sock.parent >= 0 { tcpCounters.passiveOpens &+= 1 }
+        if sock.parent >= 0 || sock.fastOpen.passiveChild { tcpCounters.passiveOpens &+= 1 }
         if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
+        if sock.fastOpen.passiveChild {
+            // Already on the accept queue (or accepted) since its SYN (Linux:
+            // tcp_rcv_synrecv_state_fastopen).
+            fastOpenChildDone(sock)
+            return
+        }
         if sock.parent >= 0, let l = tcpSocket(sock.parent) {
             l.synQueueLength = max(0, l.synQueueLength - 1)
             l.acceptQueue.append(sock.handle)
         }
+    }
+
+    /// Whether `sock` waits on its listener's accept queue.
+    func isOnAcceptQueue(_ sock: TCPSocket) -> Bool {
+        guard sock.parent >= 0, let l = tcpSocket(sock.parent) else { return false }
+        return l.acceptQueue.contains(sock.handle)
     }
 
     func enterTimeWait(_ sock: TCPSocket) {

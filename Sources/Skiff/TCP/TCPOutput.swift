@@ -51,6 +51,7 @@ extension NetworkStack {
         if let e = sock.pendingError { sock.pendingError = nil; return .failure(e) }
         switch sock.state {
         case .established, .closeWait: break
+        case .synReceived where sock.fastOpen.passiveChild: break   // Linux: tcp_passive_fastopen()
         case .synSent, .synReceived: return .failure(.EAGAIN)
         // Linux: sk_stream_wait_connect() — any other state is EPIPE.
         default: return .failure(.EPIPE)
@@ -205,11 +206,15 @@ extension NetworkStack {
             let isFin = m.tcpFlags & TCPFlag.fin != 0
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
             // Congestion window, in segments (Linux: tcp_cwnd_test).
-            let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
+            // A Fast Open child's SYN-ACK is not in flight for Linux (the request sent it).
+            let synAckOut = sock.fastOpen.passiveChild && sock.sndUna == sock.iss ? 1 : 0
+            let quota = Int(sock.window.cwnd) - Int(sock.inFlight) + synAckOut
             if quota <= 0 && !isFin { cwndHit = true; break }
             // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
             let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
-            let windowEnd = sock.sndUna &+ sock.sndWnd
+            // Its window starts after the SYN-ACK too (Linux: the child's snd_una is ISN + 1).
+            let windowBase = synAckOut == 1 ? sock.iss &+ 1 : sock.sndUna
+            let windowEnd = windowBase &+ sock.sndWnd
             if seqGT(firstEnd, windowEnd) && m.tcpFlags & TCPFlag.syn == 0 && !ignoreWindow {
                 if sock.packetsOut == 0 { armProbe0(sock) }
                 break
@@ -263,7 +268,8 @@ extension NetworkStack {
             if sock.caState == .recovery || sock.caState == .cwr { sock.prrOut += UInt32(segments) }   // Linux: prr_out
             tcpTransmit(sock, slot: rslot)
             sock.sndNxt = seqMax(sock.sndNxt, endSeq)
-            if sentPayload % mssNow != 0 || sentPayload == 0 { sock.sndSml = endSeq }
+            // Linux: tcp_minshall_update() in tcp_write_xmit; a SYN or SYN-ACK never passes there.
+            if (sentPayload % mssNow != 0 || sentPayload == 0) && m.tcpFlags & TCPFlag.syn == 0 { sock.sndSml = endSeq }
             sock.bytesSent &+= UInt64(sentLen)
             pacingAfterSend(sock, bytes: sentPayload)
             sent += 1
@@ -352,6 +358,12 @@ extension NetworkStack {
         if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
         buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags, partialChecksum: segments > 1 || checksumOffloaded(sock))
         sock.segmentsOut &+= segments
+        // Linux: tcp_event_data_sent() — data leaving within an ATO (40 ms) of data arriving
+        // turns ping-pong mode on.
+        if tcpSlab.length(at: slot) > 0 && sock.state.isSynchronized && sock.ackTimeoutStarted
+            && now &- sock.lastDataReceiveTime < 40 * Time.millisecond {
+            sock.pingpong = true
+        }
         _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }
@@ -376,10 +388,12 @@ extension NetworkStack {
             if tcpConfig.sack && (sock.state == .synSent || sock.sackEnabled) { opts.sackPermitted = true }
             if tcpConfig.timestamps && (sock.state == .synSent || sock.timestampsEnabled) {
                 opts.timestamp = TCPTimestamp(value: tcpTimestamp(), echo: sock.tsRecent)
+                if sock.state == .synSent && sock.synTimestamp == nil { sock.synTimestamp = tcpTimestamp() }
             }
             if tcpConfig.windowScaling && (sock.state == .synSent || sock.windowScalingEnabled) {
                 opts.windowScale = sock.receiveWindowScale
             }
+            opts.fastOpen = fastOpenSynOption(sock, room: TCPOptions.maximumLength - opts.encodedLength)
         } else {
             if sock.timestampsEnabled { opts.timestamp = TCPTimestamp(value: tcpTimestamp(), echo: sock.tsRecent) }
             if sock.sackEnabled { fillSACKBlocks(sock, &opts) }
@@ -408,6 +422,7 @@ extension NetworkStack {
             let w = UInt32(min(65535, space > m ? space / m * m : space))
             sock.rcvWnd = w
             sock.rcvWup = sock.rcvNxt
+            sock.rcvSSThresh = w
             win = UInt16(w)
         } else {
             win = UInt16(min(selectWindow(sock) >> UInt32(sock.receiveWindowScale), 65535))

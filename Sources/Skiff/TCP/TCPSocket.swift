@@ -80,6 +80,11 @@ public final class TCPSocket {
     @exclusivity(unchecked) var rcvWnd: UInt32 = 0
     /// `rcv_nxt` when the window was last advertised (Linux: `rcv_wup`).
     @exclusivity(unchecked) var rcvWup: UInt32 = 0
+    /// Window slow-start threshold: how far the offered window may grow, from the initial
+    /// window up by about two segments per data segment received (Linux: `rcv_ssthresh`,
+    /// `tcp_grow_window`); 0 until the SYN or SYN-ACK sets it. Only the read-side window update
+    /// consults it.
+    @exclusivity(unchecked) var rcvSSThresh: UInt32 = 0
     /// Bytes the application has read (Linux: `copied_seq`).
     @exclusivity(unchecked) var copiedSeq: UInt32 = 0
 
@@ -136,6 +141,8 @@ public final class TCPSocket {
     @exclusivity(unchecked) public internal(set) var fastRetransmits: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var timeouts: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var tailLossProbes: UInt64 = 0
+    /// The TS clock when the first SYN left (Linux: `retrans_stamp` in SYN-SENT).
+    @exclusivity(unchecked) var synTimestamp: UInt32? = nil
     /// When the first unacknowledged segment was first sent without progress (for user timeout).
     @exclusivity(unchecked) var retransmitStamp: Nanoseconds = 0
     /// RACK (RFC 8985): the most recent delivered segment's send time and end sequence.
@@ -166,6 +173,16 @@ public final class TCPSocket {
     // Delayed ACK (Linux: `icsk_ack`).
     @exclusivity(unchecked) var ackPending = false
     @exclusivity(unchecked) var quickAcks = 16
+    /// Interactive (ping-pong) mode: data was sent within an ATO of data or the handshake
+    /// arriving, so ACKs wait to ride on the answer instead of going out quickly (Linux:
+    /// `icsk_ack.pingpong`, `inet_csk_in_pingpong_mode`, threshold `tcp_pingpong_thresh` = 1).
+    @exclusivity(unchecked) var pingpong = false
+    /// The delayed-ACK engine has started (Linux: `icsk_ack.ato` non-zero); until then sending
+    /// cannot turn ping-pong mode on. Linux starts it with the first data received or when
+    /// quick-ACK mode is entered; Skiff so far only where a SYN-ACK's ACK is delayed for a
+    /// waiting writer (Fast Open). DIFFERENCE: starting it on the first data too (as Linux)
+    /// stalls `AsyncSocketTests.concurrentClientsAreServedTogether`; not yet understood.
+    @exclusivity(unchecked) var ackTimeoutStarted = false
     @exclusivity(unchecked) var segmentsSinceAck = 0
     /// Largest segment received (Linux: `rcv_mss`).
     @exclusivity(unchecked) var rcvMSS = 536
@@ -238,6 +255,9 @@ public final class TCPSocket {
     @exclusivity(unchecked) var synQueueLength = 0
     /// For a child: the listener it will be accepted from.
     @exclusivity(unchecked) var parent: Int32 = -1
+    /// TCP Fast Open: listener queue and key, passive child, client cookie and SYN data
+    /// (`FastOpen/FastOpenState.swift`).
+    @exclusivity(unchecked) var fastOpen = FastOpenState()
 
     // Counters (as `ss -ti` shows).
     @exclusivity(unchecked) public internal(set) var bytesSent: UInt64 = 0
@@ -245,6 +265,8 @@ public final class TCPSocket {
     @exclusivity(unchecked) public internal(set) var bytesReceived: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var segmentsOut: UInt64 = 0
     @exclusivity(unchecked) public internal(set) var segmentsIn: UInt64 = 0
+    /// Segments delivered: cumulatively acknowledged or SACKed, each once (Linux: `tp->delivered`).
+    @exclusivity(unchecked) public internal(set) var delivered: UInt64 = 0
 
     init(handle: Int32, timers: inout TimerQueue<StackTimer>) {
         self.handle = handle

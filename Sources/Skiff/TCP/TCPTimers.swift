@@ -71,6 +71,9 @@ extension NetworkStack {
             }
         case .delayedAck:
             if sock.ackPending && sock.state.isSynchronized {
+                // Linux (tcp_delack_timer_handler): a delayed ACK that had to go alone ends
+                // ping-pong mode.
+                sock.pingpong = false
                 tcpCounters.delayedAcks &+= 1
                 tcpSendAck(sock)
             }
