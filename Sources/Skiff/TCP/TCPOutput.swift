@@ -146,8 +146,7 @@ extension NetworkStack {
             let payload = tcpSlab.length(at: slot)
             let isFin = m.tcpFlags & TCPFlag.fin != 0
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
-            // Congestion window, in segments (Linux: tcp_cwnd_test).
-            let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
+            let quota = cwndQuota(sock)
             if quota <= 0 && !isFin { cwndHit = true; break }
             // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
             let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
@@ -219,6 +218,16 @@ extension NetworkStack {
         return sent > 0
     }
 
+    /// How many segments the next transmission may carry by the congestion window: what cwnd
+    /// leaves free, but at most half of cwnd, so that a window goes out as at least two GSO
+    /// packets. Zero when cwnd is full. Linux: `tcp_cwnd_test()`.
+    @inline(__always)
+    func cwndQuota(_ sock: TCPSocket) -> Int {
+        let cwnd = Int(sock.window.cwnd), inFlight = Int(sock.inFlight)
+        if inFlight >= cwnd { return 0 }
+        return min(max(cwnd / 2, 1), cwnd - inFlight)
+    }
+
     /// Remembers whether this window of data was limited by cwnd, or else the most segments it
     /// had out, for the ACK's decision to grow cwnd. Linux: `tcp_cwnd_validate()`.
     func cwndValidate(_ sock: TCPSocket, limited: Bool) {
@@ -287,11 +296,12 @@ extension NetworkStack {
         // segment keeps its buffer's flag (tcp_push's mark).
         let pushes = segments > 1 && c.meta.tcpFlags & TCPFlag.syn == 0 && !sock.options.cork && !sock.writingMore
         let flags = pushes ? c.meta.tcpFlags | TCPFlag.psh : c.meta.tcpFlags
+        let isNew = seqGT(c.meta.tcpEndSeq, sock.sndNxt)
         // A buffer of several segments leaves as one GSO packet, cut by the NIC (TSO) or just
         // before the driver (GSO); Linux: tcp_set_skb_tso_segs() sets gso_size.
         c.meta.gsoSize = segments > 1 ? UInt16(sendMSS(sock)) : 0
         // Linux: OutSegs counts new segments, not retransmissions (those are RetransSegs).
-        if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
+        if isNew || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
         buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags, partialChecksum: segments > 1 || checksumOffloaded(sock))
         sock.segmentsOut &+= segments
         _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,

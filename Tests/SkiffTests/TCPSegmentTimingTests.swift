@@ -1,0 +1,56 @@
+import Testing
+@testable import Skiff
+import SkiffWire
+
+/// How a window of data is cut into transmissions and when they leave, as packetdrill's Linux
+/// traces show it: segment traces against `TCPPeer` on a TSO port, in virtual time.
+@Suite struct TCPSegmentTimingTests {
+    static let ms = Time.millisecond
+    static let mss = 1448
+
+    /// A data segment as a packetdrill line shows it: offset of its first byte, length, PSH.
+    struct Sent: Equatable, CustomStringConvertible {
+        var offset: Int, length: Int, push: Bool
+        var description: String { "\(push ? "P." : ".") \(offset):\(offset + length)(\(length))" }
+    }
+
+    /// Data segments sent since the last look, with offsets from `base`.
+    static func data(_ segs: [WireSegment], from base: UInt32) -> [Sent] {
+        segs.filter { $0.length > 0 }.map { Sent(offset: Int($0.seq &- base), length: $0.length, push: $0.flags.contains(.psh)) }
+    }
+
+    /// slow-start-after-idle.pkt: with TSO allowed ten segments (tcp_min_tso_segs 10), the
+    /// initial window of ten still leaves as two packets of five: one transmission takes at
+    /// most half of cwnd (Linux: `tcp_cwnd_test()`, "ensure we have at least 2 GSO packets
+    /// in flight"). Each multi-segment packet carries PSH.
+    @Test func oneTransmissionTakesAtMostHalfTheCongestionWindow() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 100 * Self.ms, offloads: true) { $0.tcpConfig.minTSOSegments = 10 }
+        let base = s.sndNxt
+        #expect(s.window.cwnd == 10)
+        p.write(fd, Lab.pattern(26 * Self.mss))
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 0, length: 5 * Self.mss, push: true),
+                                                    Sent(offset: 5 * Self.mss, length: 5 * Self.mss, push: true)])
+        // All ten acknowledged: cwnd 20, nothing in flight, so two packets of ten.
+        p.host.advance(by: 100 * Self.ms)
+        p.ackTo(base &+ UInt32(10 * Self.mss))
+        #expect(s.window.cwnd == 20)
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 10 * Self.mss, length: 10 * Self.mss, push: true),
+                                                    Sent(offset: 20 * Self.mss, length: 6 * Self.mss, push: true)])
+    }
+
+    /// cubic-rto-ss-ca-cwnd-bump.pkt: after an RTO cwnd is 2; half of it is one segment, so
+    /// new data leaves one segment at a time (two packets without PSH), not as one 2-segment
+    /// TSO packet.
+    @Test func aCongestionWindowOfTwoSendsSingleSegments() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 100 * Self.ms, offloads: true)
+        let base = s.sndNxt
+        s.window.cwnd = 2
+        p.write(fd, Lab.pattern(20 * Self.mss))
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 0, length: Self.mss, push: false),
+                                                    Sent(offset: Self.mss, length: Self.mss, push: false)])
+        // cwnd 4 with 2 out: a quota of two, one 2-segment packet with PSH.
+        s.window.cwnd = 4
+        p.write(fd, Lab.pattern(1))
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 2 * Self.mss, length: 2 * Self.mss, push: true)])
+    }
+}
