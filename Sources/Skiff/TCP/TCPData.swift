@@ -197,10 +197,15 @@ extension NetworkStack {
         sock.receiveQueueBytes -= copied
         sock.copiedSeq &+= UInt32(copied)
         receiveSpaceAdjust(sock)
-        // Window update if the window we could offer now is at least twice what the peer has.
+        // Window update if the window we could offer now is at least twice what the peer has,
+        // and twice the peer's window still fits under the largest window we can offer (the
+        // clamp: 65535 scaled by our window scale). Linux: tcp_cleanup_rbuf()'s
+        // `2 * rcv_window_now <= window_clamp`.
         let offered = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
-        let couldOffer = UInt32(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes))
-        if sock.state.isSynchronized && sock.state != .timeWait && couldOffer >= 2 &* max(offered, UInt32(sock.rcvMSS)) {
+        let clamp = UInt64(65535) << UInt64(sock.receiveWindowScale)
+        let couldOffer = min(UInt64(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes)), clamp)
+        let twiceOffered = 2 * UInt64(max(offered, UInt32(sock.rcvMSS)))
+        if sock.state.isSynchronized && sock.state != .timeWait && 2 * UInt64(offered) <= clamp && couldOffer >= twiceOffered {
             tcpSendAck(sock)
         }
         return .success(copied)
