@@ -53,4 +53,38 @@ import SkiffWire
         p.write(fd, Lab.pattern(1))
         #expect(Self.data(p.take(), from: base) == [Sent(offset: 2 * Self.mss, length: 2 * Self.mss, push: true)])
     }
+
+    /// sockopt_cork_nodelay.pkt: TCP_NODELAY set on a corked socket pushes what is queued at
+    /// once (Linux: TCP_NAGLE_PUSH), though the cork stays: a later small write waits again.
+    @Test func noDelayPushesPastTheCork() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms)
+        let base = s.sndNxt
+        #expect(p.stack.setOption(fd, .cork(true)) == nil)
+        p.write(fd, Lab.pattern(40))
+        p.host.advance(by: 50 * Self.ms)
+        p.write(fd, Lab.pattern(40))
+        #expect(Self.data(p.take(), from: base).isEmpty)
+        p.host.advance(by: 10 * Self.ms)
+        #expect(p.stack.setOption(fd, .noDelay(true), now: p.now) == nil)
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 0, length: 80, push: true)])
+        p.ackTo(base &+ 80)
+        p.write(fd, Lab.pattern(40))
+        #expect(Self.data(p.take(), from: base).isEmpty)
+    }
+
+    /// Uncorking with Nagle on and data in flight: the partial segment still waits for the ACK
+    /// (Linux: __tcp_sock_set_cork() pushes with the socket's own Nagle mode).
+    @Test func uncorkingLeavesAPartialSegmentToNagle() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 10 * Self.ms)
+        let base = s.sndNxt
+        p.write(fd, Lab.pattern(100))
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 0, length: 100, push: true)])
+        #expect(p.stack.setOption(fd, .cork(true)) == nil)
+        p.write(fd, Lab.pattern(100))
+        #expect(p.stack.setOption(fd, .cork(false), now: p.now) == nil)
+        #expect(Self.data(p.take(), from: base).isEmpty)
+        p.host.advance(by: 10 * Self.ms)
+        p.ackTo(base &+ 100)
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 100, length: 100, push: true)])
+    }
 }
