@@ -87,4 +87,26 @@ import SkiffWire
         p.ackTo(base &+ 100)
         #expect(Self.data(p.take(), from: base) == [Sent(offset: 100, length: 100, push: true)])
     }
+
+    /// limited-transmit-sack.pkt: two duplicate ACKs SACK segments 2 and 3 and each lets one new
+    /// segment out (limited transmit); the cumulative ACK of segments 1–3 then delivers only
+    /// one new segment, so slow start grows cwnd from 10 to 11, not 13, and with 9 out two
+    /// segments leave (Linux: tcp_cong_avoid() is given acked_sacked, the newly delivered).
+    @Test func cwndGrowsByWhatIsNewlyDeliveredNotByWhatTheCumulativeAckCovers() throws {
+        let (p, fd, s) = TCPPeer.established(rtt: 100 * Self.ms, offloads: true)
+        let base = s.sndNxt
+        func seq(_ n: Int) -> UInt32 { base &+ UInt32(n * Self.mss) }
+        p.write(fd, Lab.pattern(15 * Self.mss))
+        #expect(Self.data(p.take(), from: base).reduce(0) { $0 + $1.length } == 10 * Self.mss)
+        p.host.advance(by: 110 * Self.ms)
+        p.ackTo(base, sack: [SACKBlock(left: seq(1), right: seq(2))])
+        #expect(Self.data(p.take(), from: base).map(\.offset) == [10 * Self.mss])
+        p.host.advance(by: 10 * Self.ms)
+        p.ackTo(base, sack: [SACKBlock(left: seq(1), right: seq(3))])
+        #expect(Self.data(p.take(), from: base).map(\.offset) == [11 * Self.mss])
+        p.host.advance(by: 10 * Self.ms)
+        p.ackTo(seq(3))
+        #expect(s.window.cwnd == 11)
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 12 * Self.mss, length: 2 * Self.mss, push: true)])
+    }
 }
