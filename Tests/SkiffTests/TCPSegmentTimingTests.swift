@@ -109,4 +109,27 @@ import SkiffWire
         #expect(s.window.cwnd == 11)
         #expect(Self.data(p.take(), from: base) == [Sent(offset: 12 * Self.mss, length: 2 * Self.mss, push: true)])
     }
+
+    /// cubic-rto-ss-ca-cwnd-bump.pkt: a long write marks PSH not on every full buffer but once
+    /// more than half of the peer's largest window was written since the last mark, and on
+    /// the write's last buffer (Linux: forced_push(), tcp_mark_push()). Peer window 32 896:
+    /// buffers of 16 000 bytes (the size goal), PSH on the second and on the last.
+    @Test func pshMarksEachHalfOfThePeersLargestWindow() throws {
+        let (p, fd, s) = TCPPeer.established(timestamps: false, mss: 1000, rtt: 100 * Self.ms, window: 257)
+        #expect(s.maxWindow == 257 << 7)
+        let base = s.sndNxt
+        s.window.cwnd = 1
+        p.write(fd, Lab.pattern(40_000))
+        #expect(Self.data(p.take(), from: base) == [Sent(offset: 0, length: 1000, push: false)])
+        var queued: [Sent] = []
+        var slot = s.writeQueue.head
+        while slot != PacketSlab.none {
+            let m = p.stack.tcpSlab.meta(at: slot)
+            queued.append(Sent(offset: Int(m.tcpSeq &- base), length: Int(m.tcpEndSeq &- m.tcpSeq),
+                               push: m.tcpFlags & TCPFlag.psh != 0))
+            slot = p.stack.tcpSlab.next(slot)
+        }
+        #expect(queued == [Sent(offset: 1000, length: 15_000, push: false), Sent(offset: 16_000, length: 16_000, push: true),
+                           Sent(offset: 32_000, length: 8000, push: true)])
+    }
 }

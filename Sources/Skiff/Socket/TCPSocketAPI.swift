@@ -127,7 +127,7 @@ extension NetworkStack {
             initConnection(s)
             s.iss = isnGenerator.generate(localAddress: s.localAddress, localPort: s.localPort,
                                           remoteAddress: to.address, remotePort: to.port, now: now)
-            s.sndUna = s.iss; s.sndNxt = s.iss; s.writeSeq = s.iss
+            s.sndUna = s.iss; s.sndNxt = s.iss; s.writeSeq = s.iss; s.pushedSeq = s.iss &+ 1
             s.state = .synSent
             tcpConnections[key] = fd
             tcpCounters.activeOpens &+= 1

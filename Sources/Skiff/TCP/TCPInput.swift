@@ -143,7 +143,7 @@ extension NetworkStack {
                 tcpCounters.synCookiesRecv &+= 1
                 let c = makeChild(l, seg)
                 c.iss = seg.ack &- 1
-                c.sndUna = seg.ack; c.sndNxt = seg.ack; c.writeSeq = seg.ack
+                c.sndUna = seg.ack; c.sndNxt = seg.ack; c.writeSeq = seg.ack; c.pushedSeq = seg.ack
                 c.bytesAcked = 1   // the SYN-ACK (Linux: tcp_ack in SYN_RECV)
                 c.irs = seg.seq &- 1
                 c.rcvNxt = seg.seq; c.copiedSeq = seg.seq; c.rcvWup = seg.seq
@@ -190,7 +190,7 @@ extension NetworkStack {
         c.sndWl1 = seg.seq
         c.iss = isn ?? isnGenerator.generate(localAddress: seg.destination, localPort: seg.destinationPort,
                                              remoteAddress: seg.source, remotePort: seg.sourcePort, now: now)
-        c.sndUna = c.iss; c.sndNxt = c.iss; c.writeSeq = c.iss
+        c.sndUna = c.iss; c.sndNxt = c.iss; c.writeSeq = c.iss; c.pushedSeq = c.iss &+ 1
         c.state = .synReceived
         l.synQueueLength += 1
         tcpQueueControl(c, flags: TCPFlag.syn | TCPFlag.ack)

@@ -67,15 +67,17 @@ extension NetworkStack {
                 p.copyMemory(from: data.baseAddress! + copied, byteCount: n)
                 b.meta.tcpEndSeq &+= UInt32(n)
                 if b.meta.traceID == 0 && copied == 0 { b.meta.traceID = id }
+                // Linux: a buffer this write starts in loses an earlier write's PSH.
+                if copied == 0 { b.meta.tcpFlags &= ~TCPFlag.psh }
             }
             PacketSlab.adjust(&sock.writeQueue, bytes: n)
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
             sock.queuedBytes += n
-            if !flags.contains(.more) && tcpSlab.length(at: tail) >= goal {
-                // A full skb goes out with PSH, as packetdrill's Linux traces show for every
-                // size-goal skb of a write (tcp_sendmsg's push of a full skb).
-                tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
+            if tcpSlab.length(at: tail) >= goal && forcedPush(sock) {
+                // A full buffer when more than half the peer's largest window was written since
+                // the last PSH gets one (Linux: tcp_sendmsg_locked → forced_push, tcp_mark_push).
+                markPush(sock, slot: tail)
             }
             copied += n
         }
@@ -84,12 +86,26 @@ extension NetworkStack {
             // Linux: the skb where an MSG_EOR write ends is marked eor.
             tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpEndOfRecord = true }
         }
-        if !flags.contains(.more), sock.writeQueue.tail != PacketSlab.none {
+        if !flags.contains(.more) || forcedPush(sock), sock.writeQueue.tail != PacketSlab.none {
             // Linux: tcp_push() → tcp_mark_push(): the write's last segment carries PSH.
-            tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpFlags |= TCPFlag.psh }
+            markPush(sock, slot: sock.writeQueue.tail)
         }
         tcpPush(sock, more: flags.contains(.more))
         return .success(copied)
+    }
+
+    /// Whether more than half of the peer's largest window was written since PSH was last
+    /// marked. Linux: `forced_push()`.
+    @inline(__always)
+    func forcedPush(_ sock: TCPSocket) -> Bool {
+        seqGT(sock.writeSeq, sock.pushedSeq &+ (sock.maxWindow >> 1))
+    }
+
+    /// Marks PSH on a queued buffer and remembers where. Linux: `tcp_mark_push()`.
+    @inline(__always)
+    func markPush(_ sock: TCPSocket, slot: Int32) {
+        tcpSlab.updateMeta(at: slot) { $0.tcpFlags |= TCPFlag.psh }
+        sock.pushedSeq = sock.writeSeq
     }
 
     /// Payload bytes per segment now: the MSS less the options every segment carries.

@@ -70,6 +70,8 @@ public final class TCPSocket {
     @exclusivity(unchecked) var maxWindow: UInt32 = 0
     /// End of the last small segment sent, for Minshall's Nagle (Linux: `snd_sml`).
     @exclusivity(unchecked) var sndSml: UInt32 = 0
+    /// `writeSeq` when PSH was last marked on queued data (Linux: `pushed_seq`).
+    @exclusivity(unchecked) var pushedSeq: UInt32 = 0
 
     // Receive sequence space.
     @exclusivity(unchecked) var irs: UInt32 = 0
