@@ -6,7 +6,7 @@
 # PACKETDRILL_BINARY is an already built packetdrill (this script neither fetches nor builds
 # it); TESTS_DIR defaults to gtests/net/tcp next to it. PATTERN (a grep -E expression) limits
 # the scripts run. Each script runs from its own folder, inside a network namespace made for
-# the run (the scripts' set-up lines call sysctl and tc on tun0, so the namespace has a tun0),
+# each script (the scripts' set-up lines call sysctl and tc on tun0, so the namespace has a tun0),
 # with a time limit of its own. Needs root (ip netns). Prints one line per script and a count;
 # the output of each failing script goes to $LOG_DIR (default /tmp/skiff-packetdrill-logs).
 #
@@ -35,11 +35,16 @@ cc -O2 -shared -fPIC -o "$preload" "$(dirname "$(readlink -f "$0")")/packetdrill
     || { echo "cannot build the getsockopt shim" >&2; rm -rf "$work"; exit 2; }
 
 ns=skiffpd$$
-ip netns add "$ns" || exit 2
 trap 'ip netns del "$ns" 2>/dev/null; rm -rf "$work"' EXIT
-ip netns exec "$ns" ip link set lo up
-ip netns exec "$ns" ip tuntap add dev tun0 mode tun
-ip netns exec "$ns" ip link set tun0 up
+# A namespace of its own for each script, as a fresh kernel for each: the scripts' sysctl
+# lines (some never restored, or not restored when a script fails) must not reach the next one.
+fresh_namespace() {
+    ip netns del "$ns" 2>/dev/null
+    ip netns add "$ns" || exit 2
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" ip tuntap add dev tun0 mode tun
+    ip netns exec "$ns" ip link set tun0 up
+}
 
 mkdir -p "$log_dir"
 pass=0; fail=0; total=0
@@ -47,13 +52,16 @@ while IFS= read -r script; do
     rel=${script#"$tests"/}
     echo "$rel" | grep -Eq -- "$pattern" || continue
     total=$((total + 1))
-    # defaults.sh adds a qdisc to tun0; start each script without one.
-    ip netns exec "$ns" tc qdisc del dev tun0 root 2>/dev/null
-    # A script that names its own addresses (`--local_ip=` / `--remote_ip=` lines: the Fast Open
-    # scripts whose expected cookies are computed over those addresses) runs with them, as
-    # they are given here on the command line, which would otherwise override them.
-    local_ip=$(sed -n 's/^--local_ip=\([0-9.]*\).*/\1/p' "$script" | head -1); local_ip=${local_ip:-192.168.0.1}
-    remote_ip=$(sed -n 's/^--remote_ip=\([0-9.]*\).*/\1/p' "$script" | head -1); remote_ip=${remote_ip:-192.0.2.1}
+    fresh_namespace
+    # The issue's command line gives every script 192.168.0.1 → 192.0.2.1. With
+    # SCRIPT_ADDRESSES=1 a script that names its own addresses (`--local_ip=` / `--remote_ip=`
+    # lines: Fast Open scripts whose expected cookies are computed over those addresses) runs
+    # with them instead (the command line would otherwise override them).
+    local_ip=192.168.0.1; remote_ip=192.0.2.1
+    if [ "${SCRIPT_ADDRESSES:-0}" = 1 ]; then
+        l=$(sed -n 's/^--local_ip=\([0-9.]*\).*/\1/p' "$script" | head -1); local_ip=${l:-$local_ip}
+        r=$(sed -n 's/^--remote_ip=\([0-9.]*\).*/\1/p' "$script" | head -1); remote_ip=${r:-$remote_ip}
+    fi
     out=$(cd "$(dirname "$script")" && timeout -k 5 "$per_script_seconds" ip netns exec "$ns" env LD_PRELOAD="$preload" "$bin" \
         --so_filename="$so" \
         --so_flags=local_ip=$local_ip,netmask=255.255.0.0,gateway=192.168.0.1 \

@@ -11,7 +11,7 @@ import SkiffWire
     /// MSS 1460 less the 12 bytes of timestamps.
     static let mss = 1448
 
-    @Test("IW10: a 20 000-byte write leaves as one TSO frame of 10 segments with a partial checksum; the rest after the ACK")
+    @Test("IW10: a 20 000-byte write leaves as two TSO frames of 5 segments (half of cwnd each) with a partial checksum; the rest after the ACK")
     func tsoFrameOfTheInitialWindow() throws {
         // A 100 µs RTT: a millisecond of data at the pacing rate is more than the window.
         let (p, fd, s) = TCPPeer.established(rtt: 100 * Time.microsecond, offloads: true)
@@ -19,12 +19,13 @@ import SkiffWire
         let base = s.sndNxt
         p.write(fd, Lab.pattern(20_000))
         let frames = p.host.port.frames
-        #expect(frames.count == 1)
+        // Linux: tcp_cwnd_test() gives one transmission at most half of cwnd.
+        #expect(frames.count == 2)
         let f = try #require(frames.first)
         #expect(f.offload.segmentSize == UInt16(Self.mss) && f.offload.needsChecksum)
         #expect(f.offload.checksumStart == 14 + 20 && f.offload.checksumOffset == 16 && f.offload.headerLength == 14 + 20 + 32)
         let first = p.take()
-        #expect(first.map(\.length) == [10 * Self.mss] && first[0].seq == base && first[0].gsoSize == UInt16(Self.mss))
+        #expect(first.map(\.length) == [5 * Self.mss, 5 * Self.mss] && first[0].seq == base && first[0].gsoSize == UInt16(Self.mss))
         #expect(s.packetsOut == 10)
         #expect(p.stack.tcpCounters.outSegs >= 10)
         // All acknowledged: the remaining 5 520 bytes (3 segments and a partial one) go at once,
@@ -93,7 +94,7 @@ import SkiffWire
         let (p, fd, s) = TCPPeer.established(rtt: 100 * Time.microsecond, offloads: true)
         let base = s.sndNxt
         p.write(fd, Lab.pattern(10 * Self.mss))
-        #expect(p.take().count == 1)
+        #expect(p.take().count == 2)
         #expect(s.packetsOut == 10)
         p.host.advance(by: 10 * Self.ms)
         p.ackTo(base &+ UInt32(3 * Self.mss))
@@ -108,7 +109,7 @@ import SkiffWire
         let base = s.sndNxt
         func seq(_ n: Int) -> UInt32 { base &+ UInt32(n * Self.mss) }
         p.write(fd, Lab.pattern(10 * Self.mss))
-        #expect(p.take().count == 1)
+        #expect(p.take().count == 2)
         p.host.advance(by: Self.ms)
         p.ackTo(base, sack: [SACKBlock(left: seq(3), right: seq(6))])
         #expect(s.sackedOut == 3)
@@ -171,8 +172,9 @@ import SkiffWire
         #expect(t.run(limit: 120 * Time.second))
         #expect(t.received == 8 << 20 && t.mismatches == 0)
         #expect(t.senderHash.hexDigest() == t.receiverHash.hexDigest())
-        // Far fewer frames than 1448-byte segments: TSO frames crossed whole.
-        #expect(s.aDevice.nic.txFrames < UInt64((8 << 20) / 1448 / 4))
+        // Far fewer frames than 1448-byte segments: TSO frames crossed whole (in slow start each
+        // carries at most half of cwnd).
+        #expect(s.aDevice.nic.txFrames < UInt64((8 << 20) / 1448 / 3))
         #expect(s.b.pool.ledger.bytes(.linearize) == 0)
         #expect(s.b.tcpCounters.inCsumErrors == 0 && s.b.drops.total == 0)
     }

@@ -121,11 +121,15 @@ extension NetworkStack {
             guard seconds >= 0 else { return .EINVAL }
             s.options.linger = (on, seconds)
         case let .noDelay(b):
+            // Turning Nagle off pushes what is queued once, even past a cork or MSG_MORE
+            // (Linux: __tcp_sock_set_nodelay() sets TCP_NAGLE_PUSH, tcp_push_pending_frames()).
             s.options.noDelay = b
-            if b { processContext(now: max(now, t)) { tcpPush(s) } }
+            if b { processContext(now: max(now, t)) { tcpPush(s, force: true) } }
         case let .cork(b):
+            // Uncorking pushes what is queued; a partial segment still waits for Nagle unless
+            // TCP_NODELAY is on (Linux: __tcp_sock_set_cork()).
             s.options.cork = b
-            if !b { processContext(now: max(now, t)) { tcpPush(s, force: true) } }
+            if !b { processContext(now: max(now, t)) { tcpPush(s, force: s.options.noDelay) } }
         case let .maxSegment(v):
             guard (88...65495).contains(v) else { return .EINVAL }
             s.options.userMSS = v

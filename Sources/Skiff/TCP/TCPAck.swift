@@ -32,6 +32,8 @@ extension NetworkStack {
         }
         // Clean the retransmit queue.
         var acked: UInt32 = 0
+        // Of those, segments already counted as delivered when they were SACKed.
+        var ackedWereSacked: UInt32 = 0
         var rttSample: Nanoseconds? = nil
         var everRetransAcked = false
         while true {
@@ -40,8 +42,12 @@ extension NetworkStack {
             let m = tcpSlab.meta(at: slot)
             let segments = UInt32(m.tcpSegments)
             if seqLE(m.tcpEndSeq, ack) {
-                if m.tcpSacked & SegmentMark.sacked != 0 { sock.sackedOut -= min(segments, sock.sackedOut) }
-                else { sock.delivered &+= UInt64(segments) }   // Linux: tp->delivered (SACKed ones counted then)
+                if m.tcpSacked & SegmentMark.sacked != 0 {
+                    sock.sackedOut -= min(segments, sock.sackedOut)
+                    ackedWereSacked += segments
+                } else {
+                    sock.delivered &+= UInt64(segments)   // Linux: tp->delivered (SACKed ones counted then)
+                }
                 if m.tcpSacked & SegmentMark.lost != 0 { sock.lostOut -= min(segments, sock.lostOut) }
                 if m.tcpSacked & SegmentMark.retransmitted != 0 { sock.retransOut -= min(segments, sock.retransOut) }
                 if m.tcpSacked & SegmentMark.everRetransmitted != 0 {
@@ -121,7 +127,9 @@ extension NetworkStack {
         } else if isDupAck {
             sock.dupAcks += 1
         }
-        var delivered = acked + newlySacked
+        // Segments newly delivered: acknowledged now and not SACKed before, plus newly SACKed
+        // (Linux: tp->delivered, tcp_count_delivered() in tcp_clean_rtx_queue and sacktag).
+        var delivered = acked - min(ackedWereSacked, acked) + newlySacked
         sock.delivered &+= UInt64(newlySacked)
         if !sock.sackEnabled {
             // Without SACK each duplicate ACK stands for a segment that left the network, and a
@@ -148,7 +156,10 @@ extension NetworkStack {
             rackChecked = true
         }
         if sock.caState == .open || sock.caState == .disorder, acked > 0 {
-            let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight,
+            // cwnd grows by what was delivered, not by what the cumulative ACK covers: segments
+            // SACKed (or duplicate-ACKed) earlier count once (Linux: tcp_cong_avoid(sk, ack,
+            // acked_sacked)).
+            let sample = AckSample(ackedSegments: delivered, rtt: rttSample, inFlight: priorInFlight,
                                    cwndLimited: priorInFlight + 1 >= sock.window.cwnd || isCwndLimited(sock, slowStartOnly: true), now: now,
                                    sndUna: sock.sndUna, sndNxt: sock.sndNxt)
             sock.congestion.onAck(sample, window: &sock.window)

@@ -114,5 +114,8 @@ public struct TCPCounters: Sendable {
     public var synChallenge: UInt64 = 0
     /// In-order data dropped because the receive window was closed (Linux: TCPZeroWindowDrop).
     public var zeroWindowDrops: UInt64 = 0
+    /// Connections reset because data came after the application closed reading (Linux:
+    /// TCPAbortOnData).
+    public var abortOnData: UInt64 = 0
     public init() {}
 }

@@ -209,16 +209,18 @@ extension NetworkStack {
         sock.receiveQueueBytes -= copied
         sock.copiedSeq &+= UInt32(copied)
         receiveSpaceAdjust(sock)
-        // Window update if the window we could offer now is at least twice what the peer has.
+        // Window update if the window we could offer now is at least twice what the peer has,
+        // and twice the peer's window still fits under the largest window we can offer (the
+        // clamp: 65535 scaled by our window scale). Linux: tcp_cleanup_rbuf()'s
+        // `2 * rcv_window_now <= window_clamp`.
         let offered = sock.rcvWnd &- (sock.rcvNxt &- sock.rcvWup)
-        // Never more than the window field can carry (Linux: the window_clamp test in
-        // tcp_cleanup_rbuf; without window scaling no update can reach twice a 64 KiB window).
-        // and never more than the window slow start allows (Linux: __tcp_select_window caps the
-        // free space at rcv_ssthresh).
-        var couldOffer = UInt32(min(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes),
-                                    65535 << Int(sock.receiveWindowScale)))
-        if sock.rcvSSThresh > 0 { couldOffer = min(couldOffer, sock.rcvSSThresh) }
-        if sock.state.isSynchronized && sock.state != .timeWait && couldOffer >= 2 &* max(offered, UInt32(sock.rcvMSS)) {
+        let clamp = UInt64(65535) << UInt64(sock.receiveWindowScale)
+        var couldOffer = min(UInt64(max(0, sock.receiveBufferSize / 2 - sock.receiveQueueBytes - sock.outOfOrderBytes)), clamp)
+        // Never more than the window slow start allows (Linux: __tcp_select_window caps the free
+        // space at rcv_ssthresh).
+        if sock.rcvSSThresh > 0 { couldOffer = min(couldOffer, UInt64(sock.rcvSSThresh)) }
+        let twiceOffered = 2 * UInt64(max(offered, UInt32(sock.rcvMSS)))
+        if sock.state.isSynchronized && sock.state != .timeWait && 2 * UInt64(offered) <= clamp && couldOffer >= twiceOffered {
             tcpSendAck(sock)
         }
         return .success(copied)

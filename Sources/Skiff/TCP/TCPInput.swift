@@ -373,6 +373,7 @@ extension NetworkStack {
             return
         default: break
         }
+        if abortOnDataAfterClose(sock, seg) { return }
         // Data and FIN.
         switch sock.state {
         case .established, .finWait1, .finWait2:
@@ -386,6 +387,26 @@ extension NetworkStack {
         default:
             break
         }
+    }
+
+    /// New data for a socket whose application no longer reads (after `close()` or
+    /// `shutdown(SHUT_RD)`) resets the connection, and the segment is answered with a RST
+    /// (RFC 1122 §4.2.2.13 says a reset MUST be sent). In FIN-WAIT any segment reaching past
+    /// rcv_nxt counts; in CLOSE-WAIT, CLOSING and LAST-ACK only one that starts below rcv_nxt
+    /// (anything later is ignored there). Linux: `tcp_rcv_state_process()` step 7,
+    /// TCPAbortOnData. Returns true when the connection was reset.
+    func abortOnDataAfterClose(_ sock: TCPSocket, _ seg: TCPSegmentInfo) -> Bool {
+        guard sock.shutdownRead || sock.orphaned, seg.endSeq != seg.seq else { return false }
+        switch sock.state {
+        case .finWait1, .finWait2: break
+        case .closeWait, .closing, .lastAck: guard seqLT(seg.seq, sock.rcvNxt) else { return false }
+        default: return false
+        }
+        guard seqGT(seg.endSeq &- (seg.has.fin ? 1 : 0), sock.rcvNxt) else { return false }
+        tcpCounters.abortOnData &+= 1
+        tcpReset(sock)
+        tcpResetForSegment(seg)
+        return true
     }
 
     /// PAWS (RFC 7323 §5.3; Linux: `tcp_paws_discard`, a one-tick tolerance, and timestamps older

@@ -85,8 +85,7 @@ extension NetworkStack {
                 if room > 0 && m.tcpZerocopyFragments > 0
                     && (m.tcpZerocopyFragments >= UInt8(ZerocopyState.maxFragments) || zerocopy != nil && !ownsTail) {
                     room = 0
-                    tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
-                    sock.pushedSeq = sock.writeSeq
+                    markPush(sock, slot: tail)
                 }
             }
             if room <= 0 {
@@ -121,17 +120,17 @@ extension NetworkStack {
                 p.copyMemory(from: src, byteCount: n)
                 b.meta.tcpEndSeq &+= UInt32(n)
                 if b.meta.traceID == 0 && copied == 0 { b.meta.traceID = id }
+                // Linux: a buffer this write starts in loses an earlier write's PSH.
+                if copied == 0 { b.meta.tcpFlags &= ~TCPFlag.psh }
             }
             PacketSlab.adjust(&sock.writeQueue, bytes: n)
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
             sock.queuedBytes += n
-            if !flags.contains(.more) && tcpSlab.length(at: tail) >= goal
-                && seqGT(sock.writeSeq, sock.pushedSeq &+ sock.maxWindow >> 1) {
-                // A full skb is pushed once the write has gone half the largest window past the
-                // last push (Linux: forced_push() → tcp_mark_push()).
-                tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
-                sock.pushedSeq = sock.writeSeq
+            if tcpSlab.length(at: tail) >= goal && forcedPush(sock) {
+                // A full buffer when more than half the peer's largest window was written since
+                // the last PSH gets one (Linux: tcp_sendmsg_locked → forced_push, tcp_mark_push).
+                markPush(sock, slot: tail)
             }
             copied += n
             offset += n
@@ -141,14 +140,27 @@ extension NetworkStack {
             // Linux: the skb where an MSG_EOR write ends is marked eor.
             tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpEndOfRecord = true }
         }
-        if !flags.contains(.more), sock.writeQueue.tail != PacketSlab.none {
+        if !flags.contains(.more) || forcedPush(sock), sock.writeQueue.tail != PacketSlab.none {
             // Linux: tcp_push() → tcp_mark_push(): the write's last segment carries PSH.
-            tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpFlags |= TCPFlag.psh }
-            sock.pushedSeq = sock.writeSeq
+            markPush(sock, slot: sock.writeQueue.tail)
         }
         if sock.timestamping.flags != 0 { tcpTxTimestamp(sock) }
         tcpPush(sock, more: flags.contains(.more))
         return .success(copied)
+    }
+
+    /// Whether more than half of the peer's largest window was written since PSH was last
+    /// marked. Linux: `forced_push()`.
+    @inline(__always)
+    func forcedPush(_ sock: TCPSocket) -> Bool {
+        seqGT(sock.writeSeq, sock.pushedSeq &+ (sock.maxWindow >> 1))
+    }
+
+    /// Marks PSH on a queued buffer and remembers where. Linux: `tcp_mark_push()`.
+    @inline(__always)
+    func markPush(_ sock: TCPSocket, slot: Int32) {
+        tcpSlab.updateMeta(at: slot) { $0.tcpFlags |= TCPFlag.psh }
+        sock.pushedSeq = sock.writeSeq
     }
 
     /// Payload bytes per segment now: the MSS less the options every segment carries.
@@ -205,10 +217,9 @@ extension NetworkStack {
             let payload = tcpSlab.length(at: slot)
             let isFin = m.tcpFlags & TCPFlag.fin != 0
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
-            // Congestion window, in segments (Linux: tcp_cwnd_test).
             // A Fast Open child's SYN-ACK is not in flight for Linux (the request sent it).
             let synAckOut = sock.fastOpen.passiveChild && sock.sndUna == sock.iss ? 1 : 0
-            let quota = Int(sock.window.cwnd) - Int(sock.inFlight) + synAckOut
+            let quota = cwndQuota(sock)
             if quota <= 0 && !isFin { cwndHit = true; break }
             // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
             let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
@@ -283,6 +294,18 @@ extension NetworkStack {
         return sent > 0
     }
 
+    /// How many segments the next transmission may carry by the congestion window: what cwnd
+    /// leaves free, but at most half of cwnd, so that a window goes out as at least two GSO
+    /// packets. Zero when cwnd is full. Linux: `tcp_cwnd_test()`.
+    @inline(__always)
+    func cwndQuota(_ sock: TCPSocket) -> Int {
+        // A Fast Open child's SYN-ACK does not count (Linux sent it from the request).
+        let synAckOut = sock.fastOpen.passiveChild && sock.sndUna == sock.iss ? 1 : 0
+        let cwnd = Int(sock.window.cwnd), inFlight = Int(sock.inFlight) - synAckOut
+        if inFlight >= cwnd { return 0 }
+        return min(max(cwnd / 2, 1), cwnd - inFlight)
+    }
+
     /// Remembers whether this window of data was limited by cwnd, or else the most segments it
     /// had out, for the ACK's decision to grow cwnd. Linux: `tcp_cwnd_validate()`.
     func cwndValidate(_ sock: TCPSocket, limited: Bool) {
@@ -351,11 +374,12 @@ extension NetworkStack {
         // segment keeps its buffer's flag (tcp_push's mark).
         let pushes = segments > 1 && c.meta.tcpFlags & TCPFlag.syn == 0 && !sock.options.cork && !sock.writingMore
         let flags = pushes ? c.meta.tcpFlags | TCPFlag.psh : c.meta.tcpFlags
+        let isNew = seqGT(c.meta.tcpEndSeq, sock.sndNxt)
         // A buffer of several segments leaves as one GSO packet, cut by the NIC (TSO) or just
         // before the driver (GSO); Linux: tcp_set_skb_tso_segs() sets gso_size.
         c.meta.gsoSize = segments > 1 ? UInt16(sendMSS(sock)) : 0
         // Linux: OutSegs counts new segments, not retransmissions (those are RetransSegs).
-        if seqGT(c.meta.tcpEndSeq, sock.sndNxt) || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
+        if isNew || c.meta.tcpSeq == c.meta.tcpEndSeq { tcpCounters.outSegs &+= segments }
         buildTCPHeader(sock, &c, seq: c.meta.tcpSeq, flags: flags, partialChecksum: segments > 1 || checksumOffloaded(sock))
         sock.segmentsOut &+= segments
         // Linux: tcp_event_data_sent() — data leaving within an ATO (40 ms) of data arriving
