@@ -436,6 +436,33 @@ import SkiffWire
         #expect(p.stack.errorQueueLength(fd) == 0)
     }
 
+    /// skb_zerocopy_notify_extend(): only a range that follows on, in a zerocopy message at the
+    /// tail, and only while the merged range counts fewer than 2^32 ids.
+    @Test func rangesMergeOnlyWhenTheyFollowOnAndFitIn32Bits() {
+        var q = ErrorQueue()
+        let r1 = q.extendZerocopy(first: 0, last: 0)
+        #expect(!r1, "empty")
+        let r2 = q.append(SocketErrorMessage(errno: 42, origin: ErrorOrigin.timestamping))
+        #expect(r2)
+        let r3 = q.extendZerocopy(first: 0, last: 0)
+        #expect(!r3, "the tail is a timestamp")
+        let r4 = q.append(SocketErrorMessage(errno: 0, origin: ErrorOrigin.zerocopy, info: 5, data: 5))
+        #expect(r4)
+        let r5 = q.extendZerocopy(first: 7, last: 7)
+        #expect(!r5, "a gap")
+        let r6 = q.extendZerocopy(first: 6, last: 9)
+        #expect(r6)
+        let r7 = q.append(SocketErrorMessage(errno: 0, origin: ErrorOrigin.zerocopy, info: 0, data: 0xFFFF_FFFD))
+        #expect(r7)
+        let r8 = q.extendZerocopy(first: 0xFFFF_FFFE, last: 0xFFFF_FFFE)
+        #expect(r8, "2^32 - 1 ids")
+        let r9 = q.extendZerocopy(first: 0xFFFF_FFFF, last: 0xFFFF_FFFF)
+        #expect(!r9, "2^32 ids")
+        _ = q.removeFirst()
+        let a = q.removeFirst(), b = q.removeFirst(), c = q.removeFirst()
+        #expect(a?.data == 9 && b?.data == 0xFFFF_FFFE && c == nil)
+    }
+
     // MARK: poll and epoll
 
     /// zerocopy/epoll_edge.pkt: an edge-triggered item fires once per notification, even one

@@ -72,7 +72,8 @@ struct ErrorQueue {
         guard count > 0 else { return false }
         let t = (head + count - 1) % ErrorQueue.capacity
         guard ring[t].origin == ErrorOrigin.zerocopy, first == ring[t].data &+ 1 else { return false }
-        let total = UInt64(last &- ring[t].info) + 1
+        // The merged range must still be countable in 32 bits (Linux: sum_len < 2^32).
+        let total = UInt64(ring[t].data &- ring[t].info) + 1 + UInt64(last &- first) + 1
         guard total < 1 << 32 else { return false }
         ring[t].data = last
         return true
