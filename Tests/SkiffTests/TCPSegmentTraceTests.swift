@@ -490,3 +490,27 @@ extension WireSegment {
 }
 
 func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
+
+/// A retransmission while an earlier transmission of the same buffer is still queued below TCP.
+@Suite struct RetransmitHeadroomTests {
+    @Test("an RTO retransmission leaves the headers of a clone still on its way down alone, and goes out whole")
+    func retransmissionDoesNotOverwriteALiveClonesHeaders() throws {
+        let (p, fd, sock) = TCPPeer.established()
+        p.write(fd, [UInt8](repeating: 0x5A, count: 1000))
+        let first = p.take()
+        #expect(first.count == 1 && first[0].length == 1000)
+        // An earlier transmission still in a host queue: a clone of the sent buffer whose
+        // headroom holds its headers (here a marker where the TCP and IP headers would be).
+        let slot = sock.retransmitQueue.head
+        var held = p.stack.tcpSlab.clone(at: slot)
+        let marker = held.push(40)
+        for i in 0..<40 { marker.storeBytes(of: UInt8(0xA0 + i % 16), toByteOffset: i, as: UInt8.self) }
+        // No ACK: the RTO retransmits the segment.
+        let rto = p.advanceToNextTimer()
+        #expect(rto.contains { $0.seq == first[0].seq && $0.length == 1000 && $0.payload == first[0].payload })
+        // The held clone's headers are as they were.
+        let after = (0..<40).map { held.bytes[$0] }
+        #expect(after == (0..<40).map { UInt8(0xA0 + $0 % 16) })
+        _ = consume held
+    }
+}

@@ -350,13 +350,17 @@ extension NetworkStack {
     /// Linux: `tcp_transmit_skb()` → `__tcp_transmit_skb()` → `ip_queue_xmit()`.
     func tcpTransmit(_ sock: TCPSocket, slot: Int32) {
         var c: PacketBuffer
-        if !tcpSlab.meta(at: slot).sharedHeadroom {
+        // The headroom is free unless the bytes in front belong to another buffer (a split or
+        // trimmed one) or an earlier transmission's clone, headers and all, is still on its way
+        // down (in a qdisc or a TX ring): its headers must not be overwritten (Linux:
+        // `skb_cloned()` → `pskb_copy()` in `__tcp_transmit_skb`).
+        let headroomFree = !tcpSlab.meta(at: slot).sharedHeadroom && !tcpSlab.withBuffer(at: slot) { $0.isHeaderShared }
+        if headroomFree {
             // The headers go into the released headroom of a clone (zero header copies).
             c = tcpSlab.clone(at: slot)
         } else {
-            // The bytes in front belong to another buffer (a split or trimmed one): the headers
-            // get a small buffer of their own, the payload is referenced, not copied (Linux: an
-            // skb whose data sits in page fragments).
+            // The headers get a small buffer of their own, the payload is referenced, not copied
+            // (Linux: an skb whose data sits in page fragments).
             guard var h = pool.allocate(size: 0, headroom: tcpHeadroom) else { drops.count(.poolExhausted); return }
             let ok = tcpSlab.withBuffer(at: slot) { b -> Bool in
                 h.meta = b.meta
