@@ -376,6 +376,15 @@ extension NetworkStack {
         if abortOnDataAfterClose(sock, seg) { return }
         // Data and FIN.
         switch sock.state {
+        case .established where seg.has.syn:
+            // The SYN-ACK that completed a simultaneous open repeats the SYN already taken: a
+            // duplicate, answered at once with a D-SACK of it (Linux: tcp_data_queue with
+            // end_seq ≤ rcv_nxt → tcp_dsack_set, quick ACK).
+            if sock.sackEnabled && tcpConfig.dsack {
+                sock.dsack = (seg.seq, seg.endSeq)
+                tcpCounters.dsackSent &+= 1
+            }
+            tcpSendAck(sock)
         case .established, .finWait1, .finWait2:
             if seg.payloadLength > 0 || seg.has.fin { tcpDataQueue(sock, seg, buffer) }
         case .closeWait, .closing, .lastAck:
