@@ -11,8 +11,16 @@ extension NetworkStack {
         let priorUna = sock.sndUna
         let priorInFlight = sock.inFlight
         if seqLT(ack, priorUna) {
-            // An old ACK: only its SACK information may still be new (D-SACK).
-            if sock.sackEnabled && !seg.options.sackBlocks.isEmpty { _ = tcpSackTag(sock, seg.options.sackBlocks, ack: ack) }
+            // An old ACK (reordered behind a later one): only its SACK information may still be
+            // new. What it newly SACKs counts as delivered for loss recovery and PRR, and what
+            // that allows goes out (Linux: tcp_ack's `before(ack, prior_snd_una)` branch →
+            // tcp_sacktag_write_queue, tcp_fastretrans_alert, tcp_xmit_recovery).
+            guard sock.sackEnabled && !seg.options.sackBlocks.isEmpty else { return }
+            let newly = tcpSackTag(sock, seg.options.sackBlocks, ack: ack, echo: seg.options.timestamp?.echo)
+            guard newly > 0, sock.caState != .open || sock.lostOut > 0 || sock.sackedOut > 0 else { return }
+            tcpFastRetransAlert(sock, ack: priorUna, delivered: newly, advanced: false)
+            if sock.caState == .recovery || sock.caState == .loss { tcpXmitRetransmitQueue(sock) }
+            tcpWriteXmit(sock, nagle: sock.options.noDelay ? .push : (sock.options.cork ? .cork : .nagle))
             return
         }
         // Window update (RFC 9293 §3.10.7.4).
