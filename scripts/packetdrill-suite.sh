@@ -41,6 +41,11 @@ ip netns exec "$ns" ip link set lo up
 ip netns exec "$ns" ip tuntap add dev tun0 mode tun
 ip netns exec "$ns" ip link set tun0 up
 
+# Every script starts from the namespace's initial TCP sysctls, as packetdrill's own runner gives
+# each script a fresh namespace: some scripts change one that defaults.sh does not set again
+# (cubic-bulk-166k leaves tcp_min_tso_segs at 4).
+ip netns exec "$ns" sysctl -a 2>/dev/null | grep '^net\.ipv4\.tcp_' > "$work/sysctls"
+
 mkdir -p "$log_dir"
 pass=0; fail=0; total=0
 while IFS= read -r script; do
@@ -49,6 +54,7 @@ while IFS= read -r script; do
     total=$((total + 1))
     # defaults.sh adds a qdisc to tun0; start each script without one.
     ip netns exec "$ns" tc qdisc del dev tun0 root 2>/dev/null
+    ip netns exec "$ns" sysctl -q -e -p "$work/sysctls" >/dev/null 2>&1
     out=$(cd "$(dirname "$script")" && timeout -k 5 "$per_script_seconds" ip netns exec "$ns" env LD_PRELOAD="$preload" "$bin" \
         --so_filename="$so" \
         --so_flags=local_ip=192.168.0.1,netmask=255.255.0.0,gateway=192.168.0.1 \

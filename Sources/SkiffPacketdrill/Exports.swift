@@ -99,9 +99,11 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
             let r = h.receive(fd, vector: msg.pointee.msg_iov, count: Int(msg.pointee.msg_iovlen), flags: flags,
                               from: (msg.pointee.msg_name, nil))
             if case .success = r {
+                let capacity = Int(msg.pointee.msg_controllen)
                 msg.pointee.msg_flags = 0
                 msg.pointee.msg_controllen = 0
                 if msg.pointee.msg_name != nil { msg.pointee.msg_namelen = UInt32(SockaddrIn.size) }
+                h.putControlMessages(fd, msg, capacity: capacity)
             }
             return r
         }

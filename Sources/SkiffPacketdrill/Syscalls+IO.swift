@@ -79,7 +79,9 @@ extension PacketdrillHost {
             let h: Int32
             switch socketHandle(fd) { case let .success(x): h = x; case let .failure(e): return .failure(e) }
             if flags & LinuxABI.MSG_OOB != 0 { return .failure(.EOPNOTSUPP) }
-            if flags & (LinuxABI.MSG_FASTOPEN | LinuxABI.MSG_ZEROCOPY) != 0 { return .failure(.EOPNOTSUPP) }
+            if flags & LinuxABI.MSG_FASTOPEN != 0 { return .failure(.EOPNOTSUPP) }
+            // MSG_ZEROCOPY: Linux pins the pages only on a SO_ZEROCOPY socket and ignores the flag
+            // otherwise; Skiff copies either way (no completions on the error queue).
             var sf: SendFlags = []
             if flags & LinuxABI.MSG_MORE != 0 { sf.insert(.more) }
             if flags & LinuxABI.MSG_NOSIGNAL != 0 { sf.insert(.noSignal) }
@@ -101,7 +103,12 @@ extension PacketdrillHost {
                     ? .success(0) : .failure(stack.tcpState(h) == .listen || stack.tcpState(h) == .closed ? .EPIPE : .EPIPE)
             }
             var sent = 0
+            var blocked = false
             let r: SyscallResult = blockingCall(wait: wait, timeout: file.sendTimeout) {
+                // A blocked writer sleeps until an ACK makes the socket writable again (Linux:
+                // sk_stream_wait_memory(), woken by sk_stream_write_space()).
+                if blocked && !stack.poll(h).contains(.writable) { return .wouldBlock(sent > 0 ? .success(sent) : .failure(.EAGAIN)) }
+                blocked = true
                 let rest = UnsafeRawBufferPointer(rebasing: data[sent...])
                 switch stack.send(h, rest, flags: sf, now: now) {
                 case let .success(n):
@@ -159,6 +166,21 @@ struct IOVector {
             let n = min(p.count, bytes.count - offset)
             p.baseAddress!.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
             offset += n
+        }
+    }
+}
+
+extension PacketdrillHost {
+    /// The control messages of a TCP `recvmsg` that read data: TCP_CM_INQ with the bytes left
+    /// to read when TCP_INQ is on (Linux: `tcp_recvmsg()` → `put_cmsg(SOL_TCP, TCP_CM_INQ,
+    /// tcp_inq_hint())`).
+    func putControlMessages(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>, capacity: Int) {
+        locked {
+            guard case let .success(h) = socketHandle(fd), let inq = stack.receiveQueueHint(h) else { return }
+            let r = ControlMessages.putInt(level: LinuxABI.SOL_TCP, type: LinuxABI.TCP_CM_INQ, value: Int32(clamping: inq),
+                                           into: msg.pointee.msg_control, capacity: capacity)
+            msg.pointee.msg_controllen = Int(r.used)
+            if r.truncated { msg.pointee.msg_flags |= LinuxABI.MSG_CTRUNC }
         }
     }
 }

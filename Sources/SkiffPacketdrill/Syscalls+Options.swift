@@ -75,6 +75,11 @@ extension PacketdrillHost {
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_USER_TIMEOUT): option = .userTimeout(milliseconds: v)
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_NOTSENT_LOWAT): option = .notSentLowat(v)
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_SYNCNT): option = .synCount(v)
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_INQ): option = .receiveQueueHint(v)
+            case (LinuxABI.SOL_SOCKET, LinuxABI.SO_ZEROCOPY):
+                // Linux (sock_setsockopt): TCP and UDP sockets take 0 or 1.
+                guard v == 0 || v == 1 else { return .failure(.EINVAL) }
+                return stack.setFileOption(h, .zeroCopy(v == 1)).map { .failure($0) } ?? .success(0)
             default: option = nil
             }
             guard let option else { return .failure(.ENOPROTOOPT) }
@@ -146,6 +151,7 @@ extension PacketdrillHost {
                 var bytes = withUnsafeBytes(of: Int64(t / Time.second)) { Array($0) }
                 bytes += withUnsafeBytes(of: Int64(t % Time.second / Time.microsecond)) { Array($0) }
                 return put(bytes)
+            case (LinuxABI.SOL_SOCKET, LinuxABI.SO_ZEROCOPY): return putInt(fileState(h).zeroCopy ? 1 : 0)
             default: break
             }
             guard isTCP else { return .failure(.ENOPROTOOPT) }
@@ -167,6 +173,7 @@ extension PacketdrillHost {
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_USER_TIMEOUT): which = .userTimeout
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_NOTSENT_LOWAT): which = .notSentLowat
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_SYNCNT): which = .synCount
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_INQ): which = .receiveQueueHint
             default: return .failure(.ENOPROTOOPT)
             }
             switch stack.option(h, which) {

@@ -25,6 +25,9 @@ public enum SocketOption: Sendable, Equatable {
     case congestion(String)
     /// TCP_NOTSENT_LOWAT in bytes.
     case notSentLowat(Int)
+    /// TCP_INQ: 0 or 1 (anything else is EINVAL): `recvmsg` reports the bytes left to read in a
+    /// TCP_CM_INQ control message (Linux: `tp->recvmsg_inq`).
+    case receiveQueueHint(Int)
     /// TCP_SYNCNT: SYN retransmissions of a connect (1...127; Linux: `icsk_syn_retries`).
     case synCount(Int)
     /// SO_MAX_PACING_RATE in bytes per second (0 = no cap). As in Linux, setting it also turns
@@ -39,7 +42,7 @@ public enum SocketOption: Sendable, Equatable {
 public enum SocketOptionName: Sendable, CaseIterable {
     case sendBuffer, receiveBuffer, reuseAddress, reusePort, keepalive, linger, error
     case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
-    case maxPacingRate, synCount, typeOfService
+    case maxPacingRate, synCount, typeOfService, receiveQueueHint
 }
 
 /// A value `getsockopt` returns.
@@ -77,6 +80,12 @@ public struct TCPInfo: Sendable, Equatable {
     /// Time since data was last sent, data last received and an ACK last received
     /// (Linux: `tcpi_last_data_sent`, `tcpi_last_data_recv`, `tcpi_last_ack_recv`).
     public var sinceDataSent: Nanoseconds = 0, sinceDataReceived: Nanoseconds = 0, sinceAckReceived: Nanoseconds = 0
+    /// Time with data queued, and the parts of it the peer's window and the send buffer held
+    /// sending back, to the millisecond (Linux: `tcpi_busy_time`, `tcpi_rwnd_limited`,
+    /// `tcpi_sndbuf_limited`).
+    public var busyTime: Nanoseconds = 0, receiveWindowLimited: Nanoseconds = 0, sendBufferLimited: Nanoseconds = 0
+    /// Reordering degree in segments (Linux: `tcpi_reordering`).
+    public var reordering: UInt32 = 3
 }
 
 extension NetworkStack {
@@ -87,6 +96,8 @@ extension NetworkStack {
         case let .sendBuffer(v):
             guard v >= 0 else { return .EINVAL }
             s.sendBufferSize = max(4608, min(v, tcpConfig.sendMemory.2) * 2)
+            s.sendBufferLocked = true
+            tcpWriteSpace(s)   // Linux: sk->sk_write_space()
         case let .receiveBuffer(v):
             guard v >= 0 else { return .EINVAL }
             s.receiveBufferSize = max(2304, min(v, tcpConfig.receiveMemory.2) * 2)
@@ -125,8 +136,13 @@ extension NetworkStack {
             guard let algo = CongestionAlgorithmName(rawValue: name) else { return Errno(2) }   // ENOENT
             if s.congestion.name != algo { s.congestion = CongestionControl(algo) }
         case let .notSentLowat(v):
-            guard v >= 0 else { return .EINVAL }
-            s.options.notSentLowat = v
+            // Linux stores any int as the u32 tp->notsent_lowat (0xffffffff: no limit), then
+            // calls sk->sk_write_space().
+            s.options.notSentLowat = Int(UInt32(truncatingIfNeeded: v))
+            tcpWriteSpace(s)
+        case let .receiveQueueHint(v):
+            guard v == 0 || v == 1 else { return .EINVAL }
+            s.options.receiveQueueHint = v == 1
         case let .synCount(n):
             guard (1...127).contains(n) else { return .EINVAL }
             s.options.synCount = n
@@ -166,6 +182,7 @@ extension NetworkStack {
         case .synCount: return .success(.int(s.options.synCount > 0 ? s.options.synCount : tcpConfig.synRetries))
         case .maxPacingRate: return .success(.int(Int(clamping: s.maxPacingRate)))
         case .typeOfService: return .success(.int(Int(s.options.typeOfService)))
+        case .receiveQueueHint: return .success(.bool(s.options.receiveQueueHint))
         }
     }
 
@@ -186,6 +203,8 @@ extension NetworkStack {
             notSentBytes: Int(s.writeSeq &- s.sndNxt), congestion: s.congestion.name.rawValue,
             pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate,
             sinceDataSent: now &- s.lastSendTime, sinceDataReceived: now &- s.lastDataReceiveTime,
-            sinceAckReceived: now &- s.lastReceiveTime))
+            sinceAckReceived: now &- s.lastReceiveTime,
+            busyTime: chronoTimes(s).busy, receiveWindowLimited: chronoTimes(s).receiveWindowLimited,
+            sendBufferLimited: chronoTimes(s).sendBufferLimited, reordering: s.reordering))
     }
 }

@@ -48,18 +48,22 @@ extension NetworkStack {
                 room = closed ? 0 : min(goal - len, tcpSlab.withBuffer(at: tail) { $0.tailroom })
             }
             if room <= 0 {
-                // A new buffer sized for what this write still holds, up to the size goal.
+                // A new buffer sized for what this write still holds, up to the size goal; none
+                // while the send buffer is full (Linux: sk_stream_memory_free → wait_for_space).
                 let size = min(goal, max(mss, data.count - copied))
-                guard sock.queuedBytes < sock.sendBufferSize, !tcpSlab.isFull,
-                      var b = pool.allocate(size: size, headroom: tcpHeadroom) else { break }
+                guard tcpStreamMemoryFree(sock, wake: false) else { sock.noSpace = true; break }
+                guard !tcpSlab.isFull, var b = pool.allocate(size: size, headroom: tcpHeadroom) else { break }
                 b.meta.tcpSeq = sock.writeSeq
                 b.meta.tcpEndSeq = sock.writeSeq
                 b.meta.tcpFlags = TCPFlag.ack
                 b.meta.traceID = copied == 0 ? id : 0
                 b.releaseHeader()
                 room = min(size, b.tailroom)
+                // Linux: tcp_add_write_queue_tail() — the first queued buffer starts the busy time.
+                if sock.writeQueue.head == PacketSlab.none { chronoStart(sock, .busy) }
                 tcpSlab.pushBack(b, onto: &sock.writeQueue)
                 tail = sock.writeQueue.tail
+                sock.queuedBytes += tcpBufferOverhead   // Linux: tcp_skb_entail() charges the head
             }
             let n = min(room, data.count - copied)
             tcpSlab.withBuffer(at: tail) { b in
@@ -72,17 +76,32 @@ extension NetworkStack {
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
             sock.queuedBytes += n
-            if !flags.contains(.more) && tcpSlab.length(at: tail) >= goal {
+            copied += n
+            let full = tcpSlab.length(at: tail) >= goal
+            if !flags.contains(.more) && full {
                 // A full skb goes out with PSH, as packetdrill's Linux traces show for every
                 // size-goal skb of a write (tcp_sendmsg's push of a full skb).
                 tcpSlab.updateMeta(at: tail) { $0.tcpFlags |= TCPFlag.psh }
             }
-            copied += n
+            if full && copied < data.count {
+                // A full buffer goes out at once: everything when the peer has not been pushed
+                // data for half its largest window, else this buffer alone if it heads the
+                // queue (Linux: forced_push() → __tcp_push_pending_frames(), tcp_push_one()).
+                if seqGT(sock.writeSeq, sock.pushedSeq &+ (sock.maxWindow >> 1)) {
+                    sock.pushedSeq = sock.writeSeq
+                    tcpWriteXmit(sock, nagle: .push)
+                } else if tail == sock.writeQueue.head {
+                    tcpWriteXmit(sock, nagle: .push, limit: 1)
+                }
+            }
         }
         if copied == 0 { return .failure(.EAGAIN) }
         if flags.contains(.endOfRecord) && copied == data.count {
             // Linux: the skb where an MSG_EOR write ends is marked eor.
             tcpSlab.updateMeta(at: sock.writeQueue.tail) { $0.tcpEndOfRecord = true }
+        }
+        if !flags.contains(.more) || seqGT(sock.writeSeq, sock.pushedSeq &+ (sock.maxWindow >> 1)) {
+            sock.pushedSeq = sock.writeSeq
         }
         if !flags.contains(.more), sock.writeQueue.tail != PacketSlab.none {
             // Linux: tcp_push() → tcp_mark_push(): the write's last segment carries PSH.
@@ -132,7 +151,10 @@ extension NetworkStack {
         }
         let maxSegments = tsoSegmentLimit(sock, mss: mssNow)
         var cwndHit = false
+        var rwndHit = false
         defer {
+            // Linux: the receive-window-limited time runs while the peer's window holds data.
+            if rwndHit { chronoStart(sock, .receiveWindowLimited) } else { chronoStop(sock, .receiveWindowLimited) }
             // Linux: is_cwnd_limited |= packets_in_flight >= cwnd; tcp_cwnd_validate().
             let limited = cwndHit || sock.inFlight >= sock.window.cwnd
             if sent > 0 || limited { cwndValidate(sock, limited: limited) }
@@ -146,14 +168,16 @@ extension NetworkStack {
             let payload = tcpSlab.length(at: slot)
             let isFin = m.tcpFlags & TCPFlag.fin != 0
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
-            // Congestion window, in segments (Linux: tcp_cwnd_test).
+            // Congestion window, in segments (Linux: tcp_cwnd_test); only a FIN that is a single
+            // segment may go beyond it (the final FIN), not a larger buffer the FIN rides on.
             let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
-            if quota <= 0 && !isFin { cwndHit = true; break }
+            if quota <= 0 && !(isFin && payload <= mssNow) { cwndHit = true; break }
             // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
             let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
             let windowEnd = sock.sndUna &+ sock.sndWnd
             if seqGT(firstEnd, windowEnd) && m.tcpFlags & TCPFlag.syn == 0 && !ignoreWindow {
                 if sock.packetsOut == 0 { armProbe0(sock) }
+                rwndHit = true
                 break
             }
             // Nagle (Linux: tcp_nagle_test / tcp_nagle_check with tcp_minshall_check).
@@ -227,6 +251,12 @@ extension NetworkStack {
             sock.isCwndLimited = limited
             sock.maxPacketsOut = sock.packetsOut
             sock.cwndUsageSeq = sock.sndNxt
+        }
+        // Not cwnd-limited, everything sent, and a writer found the buffer full: the send
+        // buffer is what starves the network.
+        if !isCwndLimited(sock) && sock.writeQueue.head == PacketSlab.none && sock.noSpace
+            && (sock.state == .established || sock.state == .closeWait) {
+            chronoStart(sock, .sendBufferLimited)
         }
     }
 
@@ -454,7 +484,9 @@ extension NetworkStack {
         b.meta.tcpFlags = flags
         b.releaseHeader()
         sock.writeSeq &+= 1
+        if flags & TCPFlag.fin != 0 && sock.writeQueue.head == PacketSlab.none { chronoStart(sock, .busy) }
         tcpSlab.pushBack(b, onto: &sock.writeQueue)
+        sock.queuedBytes += tcpBufferOverhead   // Linux: tcp_queue_skb() charges the skb
         tcpPush(sock, force: true)
     }
 
