@@ -14,6 +14,10 @@
  * descriptors in Linux's layouts and returns -2 for any other descriptor. Everything else goes
  * to the real getsockopt (RTLD_NEXT). packetdrill itself is unchanged.
  *
+ * sendfile(2) likewise: packetdrill calls it on the live descriptors. When the library owns the
+ * output descriptor (its skiff_pd_live_send answers anything but -2), the shim reads the file
+ * itself (pread at *offset, which it advances, or read) and sends the bytes through the library.
+ *
  * Build: cc -shared -fPIC -O2 -o libskiff-pd-preload.so packetdrill-preload.c -ldl
  * Use:   LD_PRELOAD=/path/libskiff-pd-preload.so packetdrill --so_filename=... script.pkt
  */
@@ -25,7 +29,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <errno.h>
+#include <unistd.h>
 
 #ifndef TCP_CC_INFO
 #define TCP_CC_INFO 26
@@ -51,11 +58,9 @@ static int collect(struct dl_phdr_info *info, size_t size, void *data) {
     return 0;
 }
 
-/* The library's entry, once it is loaded; NULL before (then looked for again next time). */
-static getsockopt_fn skiff_entry(void) {
-    static _Atomic(getsockopt_fn) cached;
-    getsockopt_fn f = atomic_load(&cached);
-    if (f) return f;
+/* A symbol of the loaded library, or NULL while it is not loaded. */
+static void *skiff_symbol(const char *symbol) {
+    void *f = NULL;
     static struct names names;   /* large: not on the stack, so under a lock */
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&lock);
@@ -64,12 +69,77 @@ static getsockopt_fn skiff_entry(void) {
     for (int i = 0; i < names.count && !f; i++) {
         void *h = dlopen(names.name[i], RTLD_LAZY | RTLD_NOLOAD);
         if (!h) continue;
-        f = (getsockopt_fn)dlsym(h, "skiff_pd_live_getsockopt");
+        f = dlsym(h, symbol);
         dlclose(h);   /* drops only the reference RTLD_NOLOAD took */
     }
     pthread_mutex_unlock(&lock);
+    return f;
+}
+
+/* The library's getsockopt entry, once it is loaded; NULL before (looked for again next time). */
+static getsockopt_fn skiff_entry(void) {
+    static _Atomic(getsockopt_fn) cached;
+    getsockopt_fn f = atomic_load(&cached);
+    if (f) return f;
+    f = (getsockopt_fn)skiff_symbol("skiff_pd_live_getsockopt");
     if (f) atomic_store(&cached, f);
     return f;
+}
+
+typedef long (*send_fn)(int, const void *, size_t);
+
+static send_fn skiff_send_entry(void) {
+    static _Atomic(send_fn) cached;
+    send_fn f = atomic_load(&cached);
+    if (f) return f;
+    f = (send_fn)skiff_symbol("skiff_pd_live_send");
+    if (f) atomic_store(&cached, f);
+    return f;
+}
+
+/* sendfile for a library descriptor: -2 if out_fd is not one. */
+static ssize_t skiff_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
+    send_fn skiff = skiff_send_entry();
+    if (!skiff) return -2;
+    int saved = errno;
+    if (skiff(out_fd, NULL, 0) == -2) { errno = saved; return -2; }
+    static char buf[65536];   /* packetdrill makes one system call at a time */
+    size_t total = 0;
+    off_t pos = offset ? *offset : 0;
+    while (total < count) {
+        size_t want = count - total < sizeof buf ? count - total : sizeof buf;
+        ssize_t got = offset ? pread(in_fd, buf, want, pos) : read(in_fd, buf, want);
+        if (got < 0) { if (total) break; return -1; }
+        if (got == 0) break;
+        long sent = skiff(out_fd, buf, (size_t)got);
+        if (sent < 0) {
+            if (!offset) lseek(in_fd, -got, SEEK_CUR);
+            if (total) break;
+            return -1;
+        }
+        if (!offset && sent < got) lseek(in_fd, -(got - sent), SEEK_CUR);
+        total += (size_t)sent;
+        pos += sent;
+        if (sent < got) break;
+    }
+    if (offset) *offset = pos;
+    return (ssize_t)total;
+}
+
+typedef ssize_t (*sendfile_fn)(int, int, off_t *, size_t);
+
+ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
+    ssize_t r = skiff_sendfile(out_fd, in_fd, offset, count);
+    if (r != -2) return r;
+    sendfile_fn next = (sendfile_fn)dlsym(RTLD_NEXT, "sendfile");
+    return next(out_fd, in_fd, offset, count);
+}
+
+ssize_t sendfile64(int out_fd, int in_fd, off_t *offset, size_t count) {
+    ssize_t r = skiff_sendfile(out_fd, in_fd, offset, count);
+    if (r != -2) return r;
+    sendfile_fn next = (sendfile_fn)dlsym(RTLD_NEXT, "sendfile64");
+    return next(out_fd, in_fd, offset, count);
 }
 
 int getsockopt(int fd, int level, int name, void *value, socklen_t *length) {

@@ -37,3 +37,14 @@ int skiff_pd_live_getsockopt(int fd, int level, int name, void *value, socklen_t
     pthread_mutex_unlock(&hosts_lock);
     return result;
 }
+
+__attribute__((visibility("default")))
+long skiff_pd_live_send(int fd, const void *buf, size_t length) {
+    long result = -2;
+    pthread_mutex_lock(&hosts_lock);
+    for (int i = 0; i < SKIFF_PD_MAX_HOSTS && result == -2; i++) {
+        if (hosts[i] != NULL) result = skiff_pd_host_live_send(hosts[i], fd, buf, length);
+    }
+    pthread_mutex_unlock(&hosts_lock);
+    return result;
+}

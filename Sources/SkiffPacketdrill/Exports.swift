@@ -56,6 +56,16 @@ public func skiffPacketdrillLiveGetsockopt(_ userdata: UnsafeMutableRawPointer?,
     return Int32(cResult(h.getsockopt(fd, level: level, name: name, value: value, length: length)))
 }
 
+/// sendfile(2)'s bytes, read by the preload shim, for this host's descriptor `fd` (see
+/// `skiff_pd_live_send`): `send` as `write` makes it, or -2 if `fd` is not one of its descriptors.
+@_cdecl("skiff_pd_host_live_send")
+public func skiffPacketdrillLiveSend(_ userdata: UnsafeMutableRawPointer?, _ fd: Int32, _ buffer: UnsafeRawPointer?,
+                                     _ length: Int) -> Int {
+    guard let h = host(userdata), h.locked({ h.files[fd] != nil }) else { return -2 }
+    if buffer == nil && length > 0 { skiff_pd_set_errno(Errno.EFAULT.rawValue); return -1 }
+    return cResult(h.send(fd, UnsafeRawBufferPointer(start: buffer, count: length), flags: 0))
+}
+
 @_cdecl("skiff_pd_fill")
 public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: UnsafeMutablePointer<skiff_pd_table>?) {
     guard let table else { return }
@@ -111,9 +121,11 @@ public func skiffPacketdrillFill(_ flags: UnsafePointer<CChar>?, _ table: Unsafe
             let r = h.receive(fd, vector: msg.pointee.msg_iov, count: Int(msg.pointee.msg_iovlen), flags: flags,
                               from: (msg.pointee.msg_name, nil))
             if case .success = r {
+                let capacity = Int(msg.pointee.msg_controllen)
                 msg.pointee.msg_flags = 0
                 msg.pointee.msg_controllen = 0
                 if msg.pointee.msg_name != nil { msg.pointee.msg_namelen = UInt32(SockaddrIn.size) }
+                h.putControlMessages(fd, msg, capacity: capacity)
             }
             return r
         }

@@ -33,10 +33,10 @@ enum LinuxABI {
     static let SO_SNDTIMEO: Int32 = 21
     static let SO_MARK: Int32 = 36
     static let SO_MEMINFO: Int32 = 55
+    static let SO_ZEROCOPY: Int32 = 60
     static let SO_PROTOCOL: Int32 = 38
     static let SO_DOMAIN: Int32 = 39
     static let SO_TIMESTAMPING_OLD: Int32 = 37
-    static let SO_ZEROCOPY: Int32 = 60
     static let SO_TIMESTAMPING_NEW: Int32 = 65
 
     // SOL_TCP options.
@@ -57,6 +57,9 @@ enum LinuxABI {
     static let TCP_USER_TIMEOUT: Int32 = 18
     static let TCP_NOTSENT_LOWAT: Int32 = 25
     static let TCP_CC_INFO: Int32 = 26
+    /// TCP_INQ; its control message TCP_CM_INQ has the same number.
+    static let TCP_INQ: Int32 = 36
+    static let TCP_CM_INQ: Int32 = 36
 
     // SOL_IP options.
     static let IP_TOS: Int32 = 1
@@ -68,6 +71,7 @@ enum LinuxABI {
     static let MSG_PEEK: Int32 = 0x2
     static let MSG_DONTWAIT: Int32 = 0x40
     static let MSG_EOR: Int32 = 0x80
+    static let MSG_CTRUNC: Int32 = 0x8
     static let MSG_WAITALL: Int32 = 0x100
     static let MSG_NOSIGNAL: Int32 = 0x4000
     static let MSG_MORE: Int32 = 0x8000

@@ -69,7 +69,7 @@ enum LinuxSysctls {
         if let v = integer("tcp_tw_reuse") { c.timeWaitReuse = v == 1 }
         if let v = integer("tcp_notsent_lowat"), v > 0 { c.notSentLowat = v }
         applyFastOpen(to: &c)
-        if let v = integer("tcp_min_tso_segs"), v > 0 { c.minTSOSegments = v }
+        if let v = integer("tcp_min_tso_segs"), (1...255).contains(v) { c.minTSOSegments = v }
         if let name = string("tcp_congestion_control"), let algo = CongestionAlgorithmName(rawValue: name) {
             c.congestionControl = algo
         }

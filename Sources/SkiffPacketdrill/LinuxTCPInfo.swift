@@ -59,11 +59,12 @@ enum LinuxTCPInfo {
         u32(60, 1500)                                             // pmtu
         u32(68, us(i.rtt)); u32(72, us(i.rttVariance))
         u32(76, UInt64(i.sendSSThresh)); u32(80, UInt64(i.sendCwnd)); u32(84, UInt64(i.advertisedMSS))
-        u32(88, 3)                                                // reordering
+        u32(88, UInt64(i.reordering))
         u32(100, i.totalRetrans)
         u64(120, i.bytesAcked); u64(128, i.bytesReceived)
         u32(136, i.segmentsOut); u32(140, i.segmentsIn); u32(144, UInt64(i.notSentBytes)); u32(148, us(i.minRTT))
         u32(192, i.delivered)                                     // tcpi_delivered
+        u64(168, us(i.busyTime)); u64(176, us(i.receiveWindowLimited)); u64(184, us(i.sendBufferLimited))
         u64(200, i.bytesSent)
         u32(228, UInt64(i.sendWindow)); u32(232, UInt64(i.receiveWindow))
         return b

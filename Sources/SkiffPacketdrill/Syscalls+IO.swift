@@ -153,7 +153,12 @@ extension PacketdrillHost {
             if total == 0 {
                 return stack.tcpState(h).map { $0 == .established || $0 == .closeWait } == true ? .success(0) : .failure(.EPIPE)
             }
+            var blocked = false
             let r: SyscallResult = blockingCall(wait: wait, timeout: file.sendTimeout) {
+                // A blocked writer sleeps until an ACK makes the socket writable again (Linux:
+                // sk_stream_wait_memory(), woken by sk_stream_write_space()).
+                if blocked && !stack.poll(h).contains(.writable) { return .wouldBlock(sent > 0 ? .success(sent) : .failure(.EAGAIN)) }
+                blocked = true
                 let rest = IOVector.parts(parts, after: sent)
                 let r = rest.withUnsafeBufferPointer { stack.sendmsg(h, $0, flags: sf, now: now) }
                 switch r {
@@ -244,6 +249,21 @@ struct IOVector {
             let n = min(p.count, bytes.count - offset)
             p.baseAddress!.copyMemory(from: bytes.baseAddress! + offset, byteCount: n)
             offset += n
+        }
+    }
+}
+
+extension PacketdrillHost {
+    /// The control messages of a TCP `recvmsg` that read data: TCP_CM_INQ with the bytes left
+    /// to read when TCP_INQ is on (Linux: `tcp_recvmsg()` → `put_cmsg(SOL_TCP, TCP_CM_INQ,
+    /// tcp_inq_hint())`).
+    func putControlMessages(_ fd: Int32, _ msg: UnsafeMutablePointer<msghdr>, capacity: Int) {
+        locked {
+            guard case let .success(h) = socketHandle(fd), let inq = stack.receiveQueueHint(h) else { return }
+            let r = ControlMessages.putInt(level: LinuxABI.SOL_TCP, type: LinuxABI.TCP_CM_INQ, value: Int32(clamping: inq),
+                                           into: msg.pointee.msg_control, capacity: capacity)
+            msg.pointee.msg_controllen = Int(r.used)
+            if r.truncated { msg.pointee.msg_flags |= LinuxABI.MSG_CTRUNC }
         }
     }
 }

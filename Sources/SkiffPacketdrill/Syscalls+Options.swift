@@ -107,6 +107,7 @@ extension PacketdrillHost {
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN): option = .fastOpen(v)
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_CONNECT): option = .fastOpenConnect(v)
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_NO_COOKIE): option = .fastOpenNoCookie(v)
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_INQ): option = .receiveQueueHint(v)
             default: option = nil
             }
             guard let option else { return .failure(.ENOPROTOOPT) }
@@ -211,6 +212,7 @@ extension PacketdrillHost {
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_CONNECT): which = .fastOpenConnect
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_NO_COOKIE): which = .fastOpenNoCookie
             case (LinuxABI.SOL_TCP, LinuxABI.TCP_FASTOPEN_KEY): which = .fastOpenKey
+            case (LinuxABI.SOL_TCP, LinuxABI.TCP_INQ): which = .receiveQueueHint
             default: return .failure(.ENOPROTOOPT)
             }
             switch stack.option(h, which) {

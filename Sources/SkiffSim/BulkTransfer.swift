@@ -85,7 +85,9 @@ public final class BulkTransfer {
                 error = e; done = true; return true
             }
         }
-        if connected && sent < bytes {
+        // Like a writer blocked in write() (Linux: sk_stream_wait_memory), the sender goes on only
+        // once the socket is writable again: a third of the send buffer free, not every few bytes.
+        if connected && sent < bytes && sender.poll(senderSocket).contains(.writable) {
             while sent < bytes {
                 if sent < chunkStart || sent >= chunkStart + chunkLength || chunkStart < 0 {
                     // Unverified runs (benchmarks) reuse one chunk of the pattern.

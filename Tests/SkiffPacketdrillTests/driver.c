@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 #include <linux/sockios.h>
 
@@ -135,6 +136,14 @@ static void live_getsockopt(int c) {
     CHECK(k >= 0 && getsockopt(k, SOL_TCP, TCP_INFO, info, &n) == 0 && info[0] == 7,
           "TCP_INFO of a kernel socket comes from the kernel (state CLOSE)");
     if (k >= 0) close(k);
+    /* sendfile(2) on the live descriptor goes through the library; nothing is sent here. */
+    errno = 0;
+    CHECK(sendfile(c, -1, NULL, 100) == -1 && errno == EBADF, "live sendfile from a bad file: EBADF");
+    int z = open("/dev/null", O_RDONLY);
+    off_t off = 0;
+    CHECK(z >= 0 && sendfile(c, z, &off, 100) == 0 && off == 0, "live sendfile at end of file: 0, offset kept");
+    CHECK(sendfile(c, z, &off, 0) == 0, "live sendfile of 0 bytes: 0");
+    if (z >= 0) close(z);
 }
 
 static void passive_open_and_transfer(void) {

@@ -329,6 +329,28 @@ struct CongestionTests {
         #expect(w.cwnd == 31)
     }
 
+    /// cubic-bulk-166k.pkt: ACKs of two segments every 100 ms to a sender that starts with cwnd
+    /// 10, so RTTs grow by 100 ms every other ACK. HyStart's first round starts only at the first
+    /// ACK with cwnd ≥ 16 (ACK 4); that round ends at ACK 12 before its ninth sample, and the
+    /// second round's ninth sample (ACK 20) ends slow start at cwnd 48, as Linux does. (Rounds
+    /// counted from the first ACK would end it at 36.)
+    @Test func hystartRoundsStartAtTheLowWindow() {
+        var c = Cubic()
+        var w = CongestionWindow(cwnd: 10)
+        // Segment j (1-based) leaves at 0 if j <= 10, else with the ACK that let it go.
+        func sent(_ j: Int) -> Nanoseconds { j <= 10 ? 0 : UInt64((j - 10 + 3) / 4) * 100 * Self.ms }
+        var exit: UInt32 = 0
+        for k in 1...30 {
+            let now = UInt64(k) * 100 * Self.ms
+            let before = w.cwnd
+            c.onAck(Self.ack(2, rtt: now - sent(2 * k - 1), now: now,
+                             una: UInt32(2 * k), nxt: UInt32(10 + 4 * (k - 1))), window: &w)
+            if c.hystartFound { exit = before; #expect(k == 20); break }
+        }
+        #expect(c.hystartFound)
+        #expect(exit == 48 && w.ssthresh == 48 && w.cwnd == 48)
+    }
+
     /// Below hystart_low_window HyStart does nothing.
     @Test func hystartLowWindow() {
         var c = Cubic()

@@ -18,7 +18,8 @@ import SkiffWire
         #expect(s.window.cwnd == 10)
         var cwnds: [UInt32] = []
         for k in 1...5 {
-            p.host.advance(by: Self.ms)
+            // 5 ms apart as in the script: farther apart than HyStart's ACK train (2 ms).
+            p.host.advance(by: 5 * Self.ms)
             p.ackTo(base &+ UInt32(2 * k * Self.mss))
             cwnds.append(s.window.cwnd)
         }

@@ -126,3 +126,8 @@ int skiff_pd_host_live_getsockopt(void *userdata, int fd, int level, int name, v
 /* Exported: getsockopt(2) for a descriptor of any live host — 0, or -1 with errno set — or -2
  * if no host owns `fd` (the caller then asks the kernel). */
 int skiff_pd_live_getsockopt(int fd, int level, int name, void *value, socklen_t *length);
+/* sendfile(2) reaches the process's libc as well (packetdrill calls it on the live descriptors):
+ * the shim reads the file and hands the bytes to the host that owns `fd` — bytes sent, or -1 with
+ * errno set — or -2 if no live host has that descriptor. */
+long skiff_pd_host_live_send(void *userdata, int fd, const void *buf, size_t length);
+long skiff_pd_live_send(int fd, const void *buf, size_t length);

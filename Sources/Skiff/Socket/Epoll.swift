@@ -30,6 +30,7 @@ struct EpollItem {
     var reported: PollEvents = []
     var dataMark: UInt64 = 0
     var stateMark: UInt64 = 0
+    var writeMark: UInt64 = 0
     /// EPOLLONESHOT fired: nothing is reported until `modify` re-arms the item.
     var disarmed = false
 }
@@ -172,11 +173,12 @@ extension NetworkStack {
                 continue
             }
             if item.edgeTriggered {
-                let (data, state) = wakeMarks(item.fd)
+                let (data, state, write) = wakeMarks(item.fd)
                 let newBits = !ready.isSubset(of: item.reported)
                 let dataWake = data != item.dataMark && !item.events.intersection([.readable, .readHangup]).isEmpty
                 let stateWake = state != item.stateMark
-                if !newBits && !dataWake && !stateWake {
+                let writeWake = write != item.writeMark && item.events.contains(.writable)
+                if !newBits && !dataWake && !stateWake && !writeWake {
                     // Still ready, no new edge; forget bits that went away so their return is one.
                     if commit { ep.items[i].reported = item.reported.intersection(ready) }
                     continue
@@ -184,6 +186,7 @@ extension NetworkStack {
                 item.reported = ready
                 item.dataMark = data
                 item.stateMark = state
+                item.writeMark = write
             }
             if item.oneShot { item.disarmed = true }
             report(EpollEvent(fd: item.fd, userData: item.userData, events: ready))
@@ -197,9 +200,10 @@ extension NetworkStack {
 
     /// Counters that move on each wake-up of a socket's wait queue: `data` for new data or a new
     /// connection to accept (Linux: `sk_data_ready`), `state` for a state change or an error
-    /// (`sk_state_change`, `sk_error_report`).
-    func wakeMarks(_ fd: Int32) -> (data: UInt64, state: UInt64) {
-        guard fd >= 0, Int(fd) < sockets.count else { return (0, 0) }
+    /// (`sk_state_change`, `sk_error_report`), `write` for space freed for a writer that found the
+    /// send buffer full (`sk_stream_write_space`).
+    func wakeMarks(_ fd: Int32) -> (data: UInt64, state: UInt64, write: UInt64) {
+        guard fd >= 0, Int(fd) < sockets.count else { return (0, 0, 0) }
         switch sockets[Int(fd)] {
         case let .tcp(s):
             let accepts = UInt64(s.acceptQueue.count) << 40
@@ -211,13 +215,13 @@ extension NetworkStack {
             // Every message queued on the error queue wakes the waiters (Linux: sk_error_report()),
             // even one merged into the tail's zerocopy range.
             state &+= s.errorQueue.reports << 8
-            return (data, state)
+            return (data, state, s.writeSpaceWakes)
         case let .udp(s):
             var state: UInt64 = s.connected ? 1 : 0
             if let e = s.pendingError { state ^= UInt64(UInt32(bitPattern: e.rawValue)) << 32 }
-            return (s.datagramsQueued, state)
+            return (s.datagramsQueued, state, 0)
         case .epoll, .free:
-            return (0, 0)
+            return (0, 0, 0)
         }
     }
 

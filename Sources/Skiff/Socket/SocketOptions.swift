@@ -25,6 +25,9 @@ public enum SocketOption: Sendable, Equatable {
     case congestion(String)
     /// TCP_NOTSENT_LOWAT in bytes.
     case notSentLowat(Int)
+    /// TCP_INQ: 0 or 1 (anything else is EINVAL): `recvmsg` reports the bytes left to read in a
+    /// TCP_CM_INQ control message (Linux: `tp->recvmsg_inq`).
+    case receiveQueueHint(Int)
     /// TCP_SYNCNT: SYN retransmissions of a connect (1...127; Linux: `icsk_syn_retries`).
     case synCount(Int)
     /// SO_MAX_PACING_RATE in bytes per second (0 = no cap). As in Linux, setting it also turns
@@ -55,6 +58,7 @@ public enum SocketOptionName: Sendable, CaseIterable {
     case noDelay, cork, maxSegment, keepIdle, keepInterval, keepCount, userTimeout, congestion, notSentLowat
     case maxPacingRate, synCount, typeOfService, zerocopy, timestamping
     case fastOpen, fastOpenKey, fastOpenConnect, fastOpenNoCookie
+    case receiveQueueHint
 }
 
 /// A value `getsockopt` returns.
@@ -97,6 +101,12 @@ public struct TCPInfo: Sendable, Equatable {
     public var synData = false
     /// Segments delivered (Linux: `tcpi_delivered`).
     public var delivered: UInt64 = 0
+    /// Time with data queued, and the parts of it the peer's window and the send buffer held
+    /// sending back, to the millisecond (Linux: `tcpi_busy_time`, `tcpi_rwnd_limited`,
+    /// `tcpi_sndbuf_limited`).
+    public var busyTime: Nanoseconds = 0, receiveWindowLimited: Nanoseconds = 0, sendBufferLimited: Nanoseconds = 0
+    /// Reordering degree in segments (Linux: `tcpi_reordering`).
+    public var reordering: UInt32 = 3
 }
 
 extension NetworkStack {
@@ -107,6 +117,8 @@ extension NetworkStack {
         case let .sendBuffer(v):
             guard v >= 0 else { return .EINVAL }
             s.sendBufferSize = max(4608, min(v, tcpConfig.sendMemory.2) * 2)
+            s.sendBufferLocked = true
+            tcpWriteSpace(s)   // Linux: sk->sk_write_space()
         case let .receiveBuffer(v):
             guard v >= 0 else { return .EINVAL }
             s.receiveBufferSize = max(2304, min(v, tcpConfig.receiveMemory.2) * 2)
@@ -149,8 +161,13 @@ extension NetworkStack {
             guard let algo = CongestionAlgorithmName(rawValue: name) else { return Errno(2) }   // ENOENT
             if s.congestion.name != algo { s.congestion = CongestionControl(algo) }
         case let .notSentLowat(v):
-            guard v >= 0 else { return .EINVAL }
-            s.options.notSentLowat = v
+            // Linux stores any int as the u32 tp->notsent_lowat (0xffffffff: no limit), then
+            // calls sk->sk_write_space().
+            s.options.notSentLowat = Int(UInt32(truncatingIfNeeded: v))
+            tcpWriteSpace(s)
+        case let .receiveQueueHint(v):
+            guard v == 0 || v == 1 else { return .EINVAL }
+            s.options.receiveQueueHint = v == 1
         case let .synCount(n):
             guard (1...127).contains(n) else { return .EINVAL }
             s.options.synCount = n
@@ -199,6 +216,7 @@ extension NetworkStack {
         case .zerocopy: return .success(.bool(s.zerocopy.enabled))
         case .timestamping: return .success(.int(Int(s.timestamping.flags)))
         case .fastOpen, .fastOpenKey, .fastOpenConnect, .fastOpenNoCookie: return fastOpenOption(s, name)
+        case .receiveQueueHint: return .success(.bool(s.options.receiveQueueHint))
         }
     }
 
@@ -219,6 +237,8 @@ extension NetworkStack {
             notSentBytes: Int(s.writeSeq &- s.sndNxt), congestion: s.congestion.name.rawValue,
             pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate,
             sinceDataSent: now &- s.lastSendTime, sinceDataReceived: now &- s.lastDataReceiveTime,
-            sinceAckReceived: now &- s.lastReceiveTime, synData: s.fastOpen.synDataAcked, delivered: s.delivered))
+            sinceAckReceived: now &- s.lastReceiveTime, synData: s.fastOpen.synDataAcked, delivered: s.delivered,
+            busyTime: chronoTimes(s).busy, receiveWindowLimited: chronoTimes(s).receiveWindowLimited,
+            sendBufferLimited: chronoTimes(s).sendBufferLimited, reordering: s.reordering))
     }
 }

@@ -24,6 +24,16 @@ extension NetworkStack {
 }
 
 extension NetworkStack {
+    /// What TCP_CM_INQ reports after a read: the bytes still to read, or 1 when none are left but
+    /// the peer's FIN has come, so that the reader goes on to see end of stream; nil unless
+    /// TCP_INQ is on. Linux: `tcp_inq_hint()` (rcv_nxt − copied_seq, the FIN counting as one).
+    public func receiveQueueHint(_ fd: Int32) -> Int? {
+        guard let s = tcpSocket(fd), s.options.receiveQueueHint else { return nil }
+        if s.state == .synSent || s.state == .synReceived || s.state == .listen { return 0 }
+        let inq = Int(Int32(bitPattern: s.rcvNxt &- s.copiedSeq))
+        return inq == 0 && s.finReceived ? 1 : max(inq, 0)
+    }
+
     /// The not-sent low-water mark in force: the socket's TCP_NOTSENT_LOWAT, else the sysctl
     /// (Linux: `tcp_notsent_lowat()`).
     func notSentLowat(_ s: TCPSocket) -> Int {

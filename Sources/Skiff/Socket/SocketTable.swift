@@ -40,7 +40,7 @@ extension NetworkStack {
         let h = allocateHandle()
         let s = TCPSocket(handle: h, timers: &timers)
         s.congestion = CongestionControl(tcpConfig.congestionControl)
-        s.sendBufferSize = tcpConfig.sendMemory.1 * 16
+        s.sendBufferSize = tcpConfig.sendMemory.1   // Linux: tcp_init_sock() takes tcp_wmem[1]
         s.receiveBufferSize = tcpConfig.receiveMemory.1 * 2
         lastSocketCookie &+= 1
         s.cookie = lastSocketCookie

@@ -326,9 +326,10 @@ extension NetworkStack {
         if s.receiveQueueBytes > 0 || s.finReceived || s.shutdownRead { e.insert(.readable) }
         if s.finReceived { e.insert(.readHangup) }
         if s.finReceived && s.shutdownWrite { e.insert(.hangup) }
-        let notSent = Int(s.writeSeq &- s.sndNxt)
-        if !s.shutdownWrite && s.queuedBytes < s.sendBufferSize && notSent < notSentLowat(s) {
-            e.insert(.writable)
+        if !s.shutdownWrite {
+            // Linux: tcp_poll() — writable by sk_stream_is_writeable(); if not, SOCK_NOSPACE so
+            // that the ACK which frees space wakes the poller.
+            if tcpStreamWriteable(s) { e.insert(.writable) } else { s.noSpace = true }
         }
         return e
     }

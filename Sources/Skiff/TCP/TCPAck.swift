@@ -42,6 +42,7 @@ extension NetworkStack {
         var acked: UInt32 = 0
         // Of those, segments already counted as delivered when they were SACKed.
         var ackedWereSacked: UInt32 = 0
+        var reordLow: UInt32? = nil
         var rttSample: Nanoseconds? = nil
         var everRetransAcked = false
         while true {
@@ -70,9 +71,10 @@ extension NetworkStack {
                     // A hole filled by the original transmission: the network reorders.
                     if m.tcpSacked & SegmentMark.everRetransmitted == 0 && fackValid(sock)
                         && seqLT(m.tcpEndSeq, sock.fackSeq) { sock.reordSeen = true }
+                    if m.tcpSacked & SegmentMark.everRetransmitted == 0 && reordLow == nil { reordLow = m.tcpSeq }
                 }
                 let payload = tcpSlab.length(at: slot)
-                sock.queuedBytes -= payload
+                sock.queuedBytes -= payload + tcpBufferOverhead   // Linux: tcp_wmem_free_skb()
                 sock.packetsOut -= min(segments, sock.packetsOut)
                 acked += segments
                 if m.tcpFlags & TCPFlag.syn != 0 { sock.sndUna = seqMax(sock.sndUna, m.tcpSeq &+ 1) }
@@ -107,6 +109,11 @@ extension NetworkStack {
                 break
             }
         }
+        // Linux: tcp_clean_rtx_queue() — a hole filled by an original transmission below the
+        // highest SACK is reordering.
+        if let low = reordLow, fackValid(sock), seqLT(low, sock.fackSeq) { checkSackReordering(sock, low: low) }
+        // Linux: tcp_clean_rtx_queue() — all acknowledged: no longer busy (unless data waits).
+        if sock.retransmitQueue.head == PacketSlab.none && acked > 0 { chronoStop(sock, .busy) }
         // RTT (RFC 6298 with Karn's rule: none when retransmitted data was acknowledged; then
         // the RFC 7323 timestamp echo, which is unambiguous). Linux: tcp_ack_update_rtt().
         if everRetransAcked { rttSample = nil }
@@ -166,14 +173,14 @@ extension NetworkStack {
         if sock.caState == .open || sock.caState == .disorder, acked > 0 {
             // cwnd grows by what was delivered, not by what the cumulative ACK covers: segments
             // SACKed (or duplicate-ACKed) earlier count once (Linux: tcp_cong_avoid(sk, ack,
-            // acked_sacked)).
+            // acked_sacked)), and only while cwnd is what limits sending (tcp_is_cwnd_limited).
             let sample = AckSample(ackedSegments: delivered, rtt: rttSample, inFlight: priorInFlight,
-                                   cwndLimited: priorInFlight + 1 >= sock.window.cwnd || isCwndLimited(sock, slowStartOnly: true), now: now,
+                                   cwndLimited: isCwndLimited(sock), now: now,
                                    sndUna: sock.sndUna, sndNxt: sock.sndNxt)
             sock.congestion.onAck(sample, window: &sock.window)
         } else if sock.caState == .loss, acked > 0 {
             // After an RTO the window grows again by slow start.
-            let sample = AckSample(ackedSegments: acked, rtt: rttSample, inFlight: priorInFlight, cwndLimited: true, now: now,
+            let sample = AckSample(ackedSegments: delivered, rtt: rttSample, inFlight: priorInFlight, cwndLimited: true, now: now,
                                    sndUna: sock.sndUna, sndNxt: sock.sndNxt)
             sock.congestion.onAck(sample, window: &sock.window)
         }
@@ -206,6 +213,7 @@ extension NetworkStack {
         }
         if sock.caState == .recovery || sock.caState == .loss { tcpXmitRetransmitQueue(sock) }
         tcpWriteXmit(sock, nagle: sock.options.noDelay ? .push : (sock.options.cork ? .cork : .nagle))
+        tcpCheckSpace(sock)   // Linux: tcp_data_snd_check() pushes, then tcp_check_space()
     }
 
     /// Marks SACKed segments of the retransmit queue; returns how many were newly SACKed.
@@ -213,6 +221,8 @@ extension NetworkStack {
     /// Linux: `tcp_sacktag_write_queue()` (RFC 2018, RFC 2883, RFC 6675).
     func tcpSackTag(_ sock: TCPSocket, _ blocks: SACKBlocks, ack: UInt32, echo: UInt32? = nil) -> UInt32 {
         var newly: UInt32 = 0
+        var reordLow: UInt32? = nil
+        defer { if let low = reordLow { checkSackReordering(sock, low: low) } }
         for (i, blk) in blocks.enumerated() {
             if !seqLT(blk.left, blk.right) { continue }
             if seqLE(blk.right, ack) || (i == 0 && blocks.count > 1 && seqGE(blk.left, blocks[1].left) && seqLE(blk.right, blocks[1].right)) {
@@ -247,6 +257,12 @@ extension NetworkStack {
                     m = tcpSlab.meta(at: slot)
                 }
                 let segments = UInt32(m.tcpSegments)
+                // Linux: tcp_sacktag_one() — a never-retransmitted segment SACKed below the
+                // highest SACK arrived out of order.
+                if m.tcpSacked & (SegmentMark.everRetransmitted | SegmentMark.retransmitted) == 0 && fackValid(sock)
+                    && seqLT(m.tcpSeq, sock.fackSeq) && (reordLow.map { seqLT(m.tcpSeq, $0) } ?? true) {
+                    reordLow = m.tcpSeq
+                }
                 var lostCleared = false, retransCleared = false
                 tcpSlab.updateMeta(at: slot) { mm in
                     if mm.tcpSacked & SegmentMark.lost != 0 { lostCleared = true }
@@ -384,6 +400,18 @@ extension NetworkStack {
     }
 
     /// The highest SACKed sequence is set and still above `snd_una` (and not beyond `snd_nxt`).
+    /// Data from `low` on arrived after data up to the highest SACK: reordering at least that
+    /// deep, in segments, up to `tcp_max_reordering` (300). Linux: `tcp_check_sack_reordering()`.
+    func checkSackReordering(_ sock: TCPSocket, low: UInt32) {
+        guard fackValid(sock), seqLT(low, sock.fackSeq) else { return }
+        let mss = UInt32(sendMSS(sock))
+        let metric = sock.fackSeq &- low
+        if metric > sock.reordering * mss {
+            sock.reordering = min((metric + mss - 1) / mss, 300)
+        }
+        sock.reordSeen = true
+    }
+
     func fackValid(_ sock: TCPSocket) -> Bool { seqGT(sock.fackSeq, sock.sndUna) && seqLE(sock.fackSeq, sock.sndNxt) }
 
     /// RACK: a segment was delivered (newly SACKed or cumulatively acknowledged). Its own RTT
@@ -406,10 +434,10 @@ extension NetworkStack {
         }
     }
 
-    /// RACK's reordering window: none while recovering or once three segments are SACKed, unless
+    /// RACK's reordering window: none while recovering or once `reordering` segments are SACKed, unless
     /// reordering was seen; else a quarter of the minimum RTT, at most SRTT. Linux: `tcp_rack_reo_wnd()`.
     func rackReorderingWindow(_ sock: TCPSocket) -> Nanoseconds {
-        if !sock.reordSeen && (sock.caState == .recovery || sock.caState == .loss || sock.sackedOut >= 3) { return 0 }
+        if !sock.reordSeen && (sock.caState == .recovery || sock.caState == .loss || sock.sackedOut >= sock.reordering) { return 0 }
         return min((sock.rtt.minRTT ?? 0) / 4, sock.rtt.srtt ?? 0)
     }
 

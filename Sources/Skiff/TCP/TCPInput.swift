@@ -161,6 +161,7 @@ extension NetworkStack {
                 c.sndWl1 = seg.seq; c.sndWl2 = seg.ack
                 c.state = .established
                 c.lastDataReceiveTime = now
+                tcpInitSendBuffer(c)
                 l.acceptQueue.append(c.handle)
                 tcpCounters.passiveOpens &+= 1
                 return nil
@@ -215,6 +216,7 @@ extension NetworkStack {
         c.remoteAddress = seg.source; c.remotePort = seg.sourcePort
         c.options = l.options
         c.sendBufferSize = l.sendBufferSize
+        c.sendBufferLocked = l.sendBufferLocked
         c.receiveBufferSize = l.receiveBufferSize
         c.receiveBufferLocked = l.receiveBufferLocked
         c.congestion = l.congestion
@@ -589,6 +591,7 @@ extension NetworkStack {
             tcpAck(sock, seg)
             sock.state = .established
             sock.lastDataReceiveTime = now   // Linux: tcp_finish_connect() sets lrcvtime
+            tcpInitSendBuffer(sock)
             let pending = sock.fastOpen.writePending
             sock.fastOpen.writePending = false
             if fastOpenSynAckReceived(sock, seg) {
@@ -621,6 +624,7 @@ extension NetworkStack {
     func tcpEstablishPassive(_ sock: TCPSocket) {
         sock.state = .established
         sock.lastDataReceiveTime = now
+        tcpInitSendBuffer(sock)
         if sock.parent >= 0 || sock.fastOpen.passiveChild { tcpCounters.passiveOpens &+= 1 }
         if sock.options.keepalive { timers.arm(sock.keepaliveTimer, at: now &+ sock.options.keepIdle) }
         if sock.fastOpen.passiveChild {

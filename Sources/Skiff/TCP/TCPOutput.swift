@@ -89,20 +89,24 @@ extension NetworkStack {
                 }
             }
             if room <= 0 {
-                // A new buffer sized for what this write still holds, up to the size goal.
+                // A new buffer sized for what this write still holds, up to the size goal; none
+                // while the send buffer is full (Linux: sk_stream_memory_free → wait_for_space).
                 let size = min(goal, max(mss, total - copied))
-                guard sock.queuedBytes < sock.sendBufferSize, !tcpSlab.isFull,
-                      var b = pool.allocate(size: size, headroom: tcpHeadroom) else { break }
+                guard tcpStreamMemoryFree(sock, wake: false) else { sock.noSpace = true; break }
+                guard !tcpSlab.isFull, var b = pool.allocate(size: size, headroom: tcpHeadroom) else { break }
                 b.meta.tcpSeq = sock.writeSeq
                 b.meta.tcpEndSeq = sock.writeSeq
                 b.meta.tcpFlags = TCPFlag.ack
                 b.meta.traceID = copied == 0 ? id : 0
                 b.releaseHeader()
                 room = min(size, b.tailroom)
+                // Linux: tcp_add_write_queue_tail() — the first queued buffer starts the busy time.
+                if sock.writeQueue.head == PacketSlab.none { chronoStart(sock, .busy) }
                 tcpSlab.pushBack(b, onto: &sock.writeQueue)
                 tail = sock.writeQueue.tail
                 if zerocopy != nil { ownsTail = true }
                 if sock.zerocopy.enabled { sock.zerocopy.lastFragmentEnd = 0; sock.zerocopy.lastAppendWasCopy = false }
+                sock.queuedBytes += tcpBufferOverhead   // Linux: tcp_skb_entail() charges the head
             }
             var n = min(room, data.count - offset)
             if sock.zerocopy.enabled {
@@ -127,13 +131,19 @@ extension NetworkStack {
             pool.recordCopy(.userToBuffer, bytes: n)
             sock.writeSeq &+= UInt32(n)
             sock.queuedBytes += n
-            if tcpSlab.length(at: tail) >= goal && forcedPush(sock) {
-                // A full buffer when more than half the peer's largest window was written since
-                // the last PSH gets one (Linux: tcp_sendmsg_locked → forced_push, tcp_mark_push).
-                markPush(sock, slot: tail)
-            }
             copied += n
             offset += n
+            let full = tcpSlab.length(at: tail) >= goal
+            if full && forcedPush(sock) {
+                // A full buffer when more than half the peer's largest window was written since
+                // the last PSH gets one, and everything queued goes out (Linux: tcp_sendmsg_locked
+                // → forced_push, tcp_mark_push, __tcp_push_pending_frames).
+                markPush(sock, slot: tail)
+                if copied < total { tcpWriteXmit(sock, nagle: .push) }
+            } else if full && copied < total && tail == sock.writeQueue.head {
+                // Else a full buffer at the head of the queue goes out alone (tcp_push_one).
+                tcpWriteXmit(sock, nagle: .push, limit: 1)
+            }
         }
         if copied == 0 { return .failure(.EAGAIN) }
         if flags.contains(.endOfRecord) && copied == total {
@@ -203,7 +213,10 @@ extension NetworkStack {
         }
         let maxSegments = tsoSegmentLimit(sock, mss: mssNow)
         var cwndHit = false
+        var rwndHit = false
         defer {
+            // Linux: the receive-window-limited time runs while the peer's window holds data.
+            if rwndHit { chronoStart(sock, .receiveWindowLimited) } else { chronoStop(sock, .receiveWindowLimited) }
             // Linux: is_cwnd_limited |= packets_in_flight >= cwnd; tcp_cwnd_validate().
             let limited = cwndHit || sock.inFlight >= sock.window.cwnd
             if sent > 0 || limited { cwndValidate(sock, limited: limited) }
@@ -219,8 +232,10 @@ extension NetworkStack {
             tracer.record(m.traceID, .tcpWriteXmit, contexts.current, now)
             // A Fast Open child's SYN-ACK is not in flight for Linux (the request sent it).
             let synAckOut = sock.fastOpen.passiveChild && sock.sndUna == sock.iss ? 1 : 0
+            // Congestion window, in segments (Linux: tcp_cwnd_test); only a FIN that is a single
+            // segment may go beyond it (the final FIN), not a larger buffer the FIN rides on.
             let quota = cwndQuota(sock)
-            if quota <= 0 && !isFin { cwndHit = true; break }
+            if quota <= 0 && !(isFin && payload <= mssNow) { cwndHit = true; break }
             // Receive window: the first segment must fit (Linux: tcp_snd_wnd_test).
             let firstEnd = payload > mssNow ? m.tcpSeq &+ UInt32(mssNow) : (isFin ? m.tcpEndSeq &- 1 : m.tcpEndSeq)
             // Its window starts after the SYN-ACK too (Linux: the child's snd_una is ISN + 1).
@@ -228,6 +243,7 @@ extension NetworkStack {
             let windowEnd = windowBase &+ sock.sndWnd
             if seqGT(firstEnd, windowEnd) && m.tcpFlags & TCPFlag.syn == 0 && !ignoreWindow {
                 if sock.packetsOut == 0 { armProbe0(sock) }
+                rwndHit = true
                 break
             }
             // Nagle (Linux: tcp_nagle_test / tcp_nagle_check with tcp_minshall_check).
@@ -314,6 +330,12 @@ extension NetworkStack {
             sock.isCwndLimited = limited
             sock.maxPacketsOut = sock.packetsOut
             sock.cwndUsageSeq = sock.sndNxt
+        }
+        // Not cwnd-limited, everything sent, and a writer found the buffer full: the send
+        // buffer is what starves the network.
+        if !isCwndLimited(sock) && sock.writeQueue.head == PacketSlab.none && sock.noSpace
+            && (sock.state == .established || sock.state == .closeWait) {
+            chronoStart(sock, .sendBufferLimited)
         }
     }
 
@@ -555,7 +577,9 @@ extension NetworkStack {
         b.meta.tcpFlags = flags
         b.releaseHeader()
         sock.writeSeq &+= 1
+        if flags & TCPFlag.fin != 0 && sock.writeQueue.head == PacketSlab.none { chronoStart(sock, .busy) }
         tcpSlab.pushBack(b, onto: &sock.writeQueue)
+        sock.queuedBytes += tcpBufferOverhead   // Linux: tcp_queue_skb() charges the skb
         tcpPush(sock, force: true)
     }
 

@@ -121,6 +121,7 @@ extension NetworkStack {
         }
         PacketSlab.adjust(&list, bytes: -(len - keep))
         tcpSlab.insert(rest, after: slot, in: &list)
+        sock.queuedBytes += tcpBufferOverhead   // Linux: the new skb's head is charged (tso_fragment)
         return true
     }
 

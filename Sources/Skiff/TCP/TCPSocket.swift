@@ -29,6 +29,8 @@ public struct TCPOptionsState: Sendable {
     public var userTimeout: Nanoseconds = 0
     /// TCP_NOTSENT_LOWAT in bytes; 0 = unset, `tcp_notsent_lowat` applies (Linux: `tp->notsent_lowat`).
     public var notSentLowat = 0
+    /// TCP_INQ: `recvmsg` reports the bytes left to read (Linux: `tp->recvmsg_inq`).
+    public var receiveQueueHint = false
     /// SO_LINGER: (on, seconds).
     public var linger: (Bool, Int) = (false, 0)
     /// SO_REUSEADDR / SO_REUSEPORT.
@@ -156,6 +158,9 @@ public final class TCPSocket {
     @exclusivity(unchecked) var rackReoTimeout: Nanoseconds = 0
     /// Reordering was observed: a hole filled by an original transmission (Linux: `reord_seen`).
     @exclusivity(unchecked) var reordSeen = false
+    /// How far out of order segments have arrived, in segments: starts at `tcp_reordering` (3)
+    /// and grows when a SACK or ACK shows more (Linux: `tp->reordering`).
+    @exclusivity(unchecked) var reordering: UInt32 = 3
     /// Highest SACKed sequence (Linux: `tcp_highest_sack_seq`), meaningful above `snd_una`.
     @exclusivity(unchecked) var fackSeq: UInt32 = 0
     @exclusivity(unchecked) var lastSendTime: Nanoseconds = 0
@@ -200,8 +205,19 @@ public final class TCPSocket {
     @exclusivity(unchecked) var receiveBufferLocked = false
     @exclusivity(unchecked) public internal(set) var receiveBufferGrowths: UInt64 = 0
     @exclusivity(unchecked) var outOfOrderBytes = 0
-    /// Bytes on write and retransmit queues (Linux: `sk_wmem_queued`).
+    /// What the write and retransmit queues cost: per buffer `tcpBufferOverhead` plus its payload
+    /// (Linux: `sk_wmem_queued`, the sum of the skbs' truesize; see `TCPSendBuffer.swift`).
     @exclusivity(unchecked) var queuedBytes = 0
+    /// SO_SNDBUF was set by the user: the send buffer no longer grows (Linux: `SOCK_SNDBUF_LOCK`).
+    @exclusivity(unchecked) var sendBufferLocked = false
+    /// A writer found the send buffer full (or poll found the socket not writable), so the next
+    /// ACK that frees space wakes writers (Linux: `SOCK_NOSPACE`).
+    @exclusivity(unchecked) var noSpace = false
+    /// Counts write-space wake-ups (Linux: `sk_stream_write_space()` waking the wait queue): a
+    /// new value is an EPOLLOUT edge.
+    @exclusivity(unchecked) var writeSpaceWakes: UInt64 = 0
+    /// Busy, receive-window-limited and send-buffer-limited times (Linux: `chrono_*`).
+    @exclusivity(unchecked) var chrono = TCPChronoState()
 
     // Timers.
     /// What the retransmit timer is armed for (Linux: `icsk_pending`).

@@ -15,12 +15,14 @@
 /// - delay: the smallest RTT among a round's samples after its first 8 exceeds the minimum RTT by
 ///   `clamp(minRTT/8, 4 ms, 16 ms)` (`HYSTART_DELAY`).
 ///
-/// Both start checking only once cwnd ≥ 16 (`hystart_low_window`).
+/// Both start checking only once cwnd ≥ 16 (`hystart_low_window`); below it HyStart does nothing
+/// at all, rounds included.
 ///
 /// Rounds: a round ends when `snd_una` passes the `snd_nxt` recorded at its start, so every
-/// `AckSample` must carry the sender's `sndUna` (after the ACK) and `sndNxt`. The first ACK after
-/// `init` or after a retransmission timeout (without `sndNxt`) starts a round; Linux starts it at
-/// that moment with the then `snd_nxt`, which ends at the same ACK in the usual case.
+/// `AckSample` must carry the sender's `sndUna` (after the ACK) and `sndNxt`. The first ACK with
+/// cwnd ≥ 16 after `init` or after a retransmission timeout (without `sndNxt`) starts a round;
+/// Linux starts it at that moment with the then `snd_nxt`, which ends at the same ACK in the
+/// usual case.
 ///
 /// Differences from Linux, kept small on purpose:
 /// - time is in nanoseconds; Linux's jiffies only show up in the "recompute at most once per
@@ -277,10 +279,12 @@ public struct Cubic: Sendable, Equatable {
 
     /// Linux: `hystart_update`.
     private mutating func hystartUpdate(delay: Nanoseconds, sample s: AckSample, window: inout CongestionWindow) {
+        // Linux (cubictcp_acked): HyStart runs only from hystart_low_window on, and only then
+        // may a round start, so the first round begins at the first ACK with cwnd that large.
+        if window.cwnd < configuration.hystartLowWindow { return }
         if roundPending || Int32(bitPattern: s.sndUna &- endSeq) > 0 {
             startRound(endSeq: s.sndNxt, now: s.now)
         }
-        if window.cwnd < configuration.hystartLowWindow { return }
 
         if configuration.hystartAckTrain, s.now >= lastAck, s.now - lastAck <= configuration.hystartAckDelta {
             lastAck = s.now
