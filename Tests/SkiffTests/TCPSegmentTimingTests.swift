@@ -113,7 +113,7 @@ import SkiffWire
     /// cubic-rto-ss-ca-cwnd-bump.pkt: a long write marks PSH not on every full buffer but once
     /// more than half of the peer's largest window was written since the last mark, and on
     /// the write's last buffer (Linux: forced_push(), tcp_mark_push()). Peer window 32 896:
-    /// buffers of 16 000 bytes (the size goal), PSH on the second and on the last.
+    /// buffers of 16 000 bytes (the size goal), PSH where the write passes 16 448 and at its end.
     @Test func pshMarksEachHalfOfThePeersLargestWindow() throws {
         let (p, fd, s) = TCPPeer.established(timestamps: false, mss: 1000, rtt: 100 * Self.ms, window: 257)
         #expect(s.maxWindow == 257 << 7)
@@ -129,7 +129,11 @@ import SkiffWire
                                push: m.tcpFlags & TCPFlag.psh != 0))
             slot = p.stack.tcpSlab.next(slot)
         }
-        #expect(queued == [Sent(offset: 1000, length: 15_000, push: false), Sent(offset: 16_000, length: 16_000, push: true),
-                           Sent(offset: 32_000, length: 8000, push: true)])
+        // The first buffer, full at 16 000 and at the head of the queue, goes out alone
+        // (tcp_push_one: 1000 bytes at cwnd 1); the write then fills its rest to 16 000 again
+        // (17 000 written: past half the window, PSH); 33 000 is not yet half a window past
+        // 17 000; the write's last buffer gets PSH.
+        #expect(queued == [Sent(offset: 1000, length: 16_000, push: true), Sent(offset: 17_000, length: 16_000, push: false),
+                           Sent(offset: 33_000, length: 7000, push: true)])
     }
 }
