@@ -9,9 +9,6 @@ public struct FileState: Sendable, Equatable {
     public var receiveTimeout: Nanoseconds = 0
     /// SO_SNDTIMEO; 0 waits for ever.
     public var sendTimeout: Nanoseconds = 0
-    /// SO_ZEROCOPY: MSG_ZEROCOPY sends may pin the caller's pages (Linux: `SOCK_ZEROCOPY`). Skiff
-    /// copies regardless; the flag is kept for `getsockopt`.
-    public var zeroCopy = false
     public init() {}
 }
 
@@ -20,7 +17,6 @@ public enum FileOption: Sendable, Equatable {
     case nonBlocking(Bool)
     case receiveTimeout(Nanoseconds)
     case sendTimeout(Nanoseconds)
-    case zeroCopy(Bool)
 }
 
 extension NetworkStack {
@@ -39,7 +35,6 @@ extension NetworkStack {
         case let .nonBlocking(b): fileStates[Int(fd)].nonBlocking = b
         case let .receiveTimeout(t): fileStates[Int(fd)].receiveTimeout = t
         case let .sendTimeout(t): fileStates[Int(fd)].sendTimeout = t
-        case let .zeroCopy(b): fileStates[Int(fd)].zeroCopy = b
         }
         return nil
     }
