@@ -16,6 +16,22 @@ import SkiffWire
 
     static let cookie8 = [UInt8](arrayLiteral: 0x30, 0x21, 0xb9, 0xd8, 0x89, 0x01, 0x7e, 0xeb)
 
+    /// Found by the fuzzer: four SACK blocks (34 bytes) and a 4-byte cookie (6 bytes) fill 40
+    /// bytes packed tight, but Linux's layout pads both (NOP NOP before SACK, two NOPs after the
+    /// cookie); re-emitted, the blocks that no longer fit are dropped, the cookie is kept.
+    @Test func tightlyPackedSackAndCookieReEmitWithTheSackBlocksThatFit() throws {
+        var area: [UInt8] = [5, 34]
+        for k in 0..<8 { area += [0, 0, 0, UInt8(k + 1)] }
+        area += [34, 6, 0xAA, 0xBB, 0xCC, 0xDD]
+        #expect(area.count == 40)
+        let o = try Self.parse(area)
+        #expect(o.sackBlocks.count == 4 && o.fastOpen?.cookie.count == 4)
+        #expect(o.emittedSACKBlockCount == 3 && o.encodedLength == 36)
+        let again = try Self.parse(Self.emit(o))
+        #expect(Array(again.sackBlocks) == Array(o.sackBlocks.prefix(3)))
+        #expect(again.fastOpen == o.fastOpen)
+    }
+
     @Test func kind34CookieIsPaddedWithTwoNops() throws {
         let c = try #require(Self.cookie8.withUnsafeBytes { TCPFastOpenCookie(bytes: $0) })
         let o = TCPOptions(fastOpen: TCPFastOpenOption(cookie: c, experimental: false))
