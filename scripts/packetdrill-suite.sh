@@ -46,11 +46,6 @@ fresh_namespace() {
     ip netns exec "$ns" ip link set tun0 up
 }
 
-# Every script starts from the namespace's initial TCP sysctls, as packetdrill's own runner gives
-# each script a fresh namespace: some scripts change one that defaults.sh does not set again
-# (cubic-bulk-166k leaves tcp_min_tso_segs at 4).
-ip netns exec "$ns" sysctl -a 2>/dev/null | grep '^net\.ipv4\.tcp_' > "$work/sysctls"
-
 mkdir -p "$log_dir"
 pass=0; fail=0; total=0
 while IFS= read -r script; do
