@@ -10,6 +10,11 @@ int skiff_epoll_add(int epfd, int fd) {
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &e);
 }
 
+int skiff_epoll_watch(int epfd, int fd, int watch) {
+    struct epoll_event e = { .events = watch ? EPOLLIN : 0, .data = { .fd = fd } };
+    return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &e);
+}
+
 int skiff_epoll_wait(int epfd, int *fds, int max, int timeout_ms) {
     struct epoll_event events[16];
     if (max > 16) max = 16;

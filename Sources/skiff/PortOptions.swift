@@ -27,6 +27,8 @@ struct PortOptions: ParsableArguments {
     var busyPoll = 0
     @Option(name: .customLong("busy-read"), help: ArgumentHelp("A blocked receive polls the device itself this many microseconds before sleeping, saving the wake-ups of the engine and of the caller (Linux: net.core.busy_read, SO_BUSY_POLL).", valueName: "usec"))
     var busyRead = 0
+    @Flag(name: .customLong("sleep-on-device"), help: "A blocked receive sleeps on the device and processes the frames that wake it in its own thread, so a request wakes one thread instead of the engine and then the caller (one queue; the engine keeps the timers).")
+    var sleepOnDevice = false
     @Flag(name: .customLong("link-up"), help: "Also bring the kernel side of the device up and set its MTU to --mtu.")
     var linkUp = false
 
@@ -39,6 +41,7 @@ struct PortOptions: ParsableArguments {
         guard (1...16).contains(queues) else { throw ValidationError("--queues \(queues) is outside 1...16") }
         if offload && tap == nil { throw ValidationError("--offload needs --tap") }
         if queues > 1 && packet != nil { throw ValidationError("--queues needs --tap or --tun") }
+        if sleepOnDevice && queues > 1 { throw ValidationError("--sleep-on-device needs one queue (--queues 1)") }
         guard (0...1_000_000).contains(busyPoll) else { throw ValidationError("--busy-poll must be 0...1000000 µs") }
         guard (0...1_000_000).contains(busyRead) else { throw ValidationError("--busy-read must be 0...1000000 µs") }
     }
@@ -63,6 +66,7 @@ struct PortOptions: ParsableArguments {
         c.configureKernelSide = linkUp
         c.busyPoll = Nanoseconds(busyPoll) * 1000
         c.busyRead = Nanoseconds(busyRead) * 1000
+        c.sleepOnDevice = sleepOnDevice
         return c
     }
 }

@@ -164,6 +164,27 @@ struct InteropTests {
         #expect(!ksent.isEmpty && ksent == mine, "\(log)")
     }
 
+    /// Blocked receives sleeping on the TAP (`--sleep-on-device`): the newest blocked thread
+    /// owns the device and runs NET_RX itself when a frame wakes it, taking the device over from
+    /// older sleepers (the accept thread, idle connections). With 40 clients at once the device
+    /// changes hands often; echoes and digests must not change, and the counters must show polls
+    /// run by callers and handoffs.
+    @Test func receiversSleepingOnTheDeviceKeepEchoesAndDigests() throws {
+        let ns = try Namespace("devsleep")
+        defer { ns.close() }
+        try ns.makeTap()
+        let x = Interop(ns: ns)
+        let (p, out) = try x.up(["--tap", "tap0"], ["--serve", "echo:7", "--sleep-on-device"])
+        let r = ns.exec(KernelPeer.echoClients(host: "10.0.0.2", port: 7, count: 40, bytes: 20_000), timeout: 120)
+        let final = x.down(p, out)
+        #expect(r.output.contains("echo ok 40 bad []"), "\(r.output)\n\(final)")
+        let polls = Int(Interop.field(after: "device_sleep_polls ", in: final)) ?? 0
+        let handoffs = Int(Interop.field(after: "device_handoffs ", in: final)) ?? 0
+        #expect(polls > 0 && handoffs > 0, "no device-sleep polls or handoffs in:\n\(final)")
+        let (ksent, mine, log) = try x.receiveFromKernel(["--tap", "tap0"], bytes: 64 << 20, extra: ["--sleep-on-device"])
+        #expect(!ksent.isEmpty && ksent == mine, "\(log)")
+    }
+
     @Test(.enabled(if: InteropEnvironment.which("tshark") != nil, "tshark is not installed"))
     func aPcapCaptureHasNoMalformedPacketsOrBadChecksums() throws {
         let ns = try Namespace("pcap")
@@ -201,6 +222,8 @@ struct InteropTests {
         #expect(missing.status != 0 && missing.output.contains("no such network interface: nosuch0"), "\(missing.output)")
         let badArg = ns.exec([skiff, "up", "--tap", "tap0", "--address", "10.0.0.300/24"], timeout: 10)
         #expect(badArg.status != 0 && badArg.output.contains("--address"), "\(badArg.output)")
+        let twoQueues = ns.exec([skiff, "up", "--tap", "tapq", "--queues", "2", "--sleep-on-device", "--address", "10.0.0.2/24"], timeout: 10)
+        #expect(twoQueues.status != 0 && twoQueues.output.contains("--sleep-on-device"), "\(twoQueues.output)")
         let badServe = ns.exec([skiff, "up", "--tap", "tap0", "--address", "10.0.0.2/24", "--serve", "ftp:21"], timeout: 10)
         #expect(badServe.status != 0 && badServe.output.contains("unknown service 'ftp'"), "\(badServe.output)")
         // A single-queue TAP another process holds is busy.

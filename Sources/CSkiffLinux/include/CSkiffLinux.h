@@ -23,6 +23,8 @@ extern int skiff_pthread_setname_np(pthread_t thread, const char *name) __asm__(
 /// only descriptors. Return -1 and errno on failure, as the system calls.
 int skiff_epoll_create(void);
 int skiff_epoll_add(int epfd, int fd);
+/// Watches `fd` for input again (`watch` 1) or stops watching it (0) without removing it.
+int skiff_epoll_watch(int epfd, int fd, int watch);
 /// Waits up to `timeout_ms` (-1: no limit); writes the ready descriptors to `fds`.
 int skiff_epoll_wait(int epfd, int *fds, int max, int timeout_ms);
 

@@ -49,6 +49,23 @@ public final class SharedStack: @unchecked Sendable {
     public private(set) var busyPollRounds: UInt64 = 0
     public private(set) var busyPollHits: UInt64 = 0
 
+    /// When set (by the host that owns the port, on the monotonic clock), a blocked receive
+    /// sleeps on the device and runs its NAPI poll itself (see `DeviceSleep`); nil: blocked
+    /// callers sleep on the condition variable and the engine alone polls the device. Set under
+    /// the lock.
+    public var deviceSleep: DeviceSleep? {
+        // The wake hook outlives the setting: a caller may still sleep on the device when the
+        // host takes it back (it is woken, finds `deviceSleep` nil and gives the device back).
+        didSet { if let d = deviceSleep { lock.wakeDeviceSleepers = d.wake } }
+    }
+    /// Sleeps blocked callers took on the device, the polls after them that read frames, and
+    /// the times a newly blocked caller took the device over from an older sleeper.
+    public private(set) var deviceSleeps: UInt64 = 0
+    public private(set) var deviceSleepPolls: UInt64 = 0
+    public private(set) var deviceHandoffs: UInt64 = 0
+    /// A blocked caller wants the device that another caller sleeps on (under the lock).
+    var deviceWanted = false
+
     /// A stack on the monotonic clock; an engine thread must run it.
     public init(stack: NetworkStack, lock: StackLock = StackLock()) {
         self.stack = stack
@@ -183,6 +200,10 @@ public final class SharedStack: @unchecked Sendable {
         // Busy polling: a blocked receive first polls the device itself for up to `busyRead`.
         let poller = !sending && wait && busyRead > 0 ? busyPollDevice : nil
         var busyUntil: Nanoseconds = 0
+        // The device, while this caller owns it to sleep on (given back when the call ends).
+        var owned: DeviceSleep? = nil
+        defer { owned?.release() }
+        var handedOver = false
         while true {
             let t = readClock()
             switch attempt(stack, t) {
@@ -201,7 +222,44 @@ public final class SharedStack: @unchecked Sendable {
             // for ever. The engine still learns of new deadlines.
             wakeEngineIfNeeded()
             if let poll = poller, busyPoll(poll, until: &busyUntil) { continue }
+            if wait, !sending, !handedOver, let device = owned ?? deviceSleep {
+                if deviceSleep == nil || (owned != nil && deviceWanted) {
+                    // The host took the device back, or a caller that blocked after this one
+                    // wants it: give it back, and sleep on the condition variable from now on.
+                    device.release()
+                    owned = nil
+                    if deviceWanted { deviceWanted = false; deviceHandoffs &+= 1; handedOver = true }
+                    lock.wakeAll()
+                } else if owned != nil || device.acquire() {
+                    if owned == nil { owned = device; deviceWanted = false }
+                    sleepOnDevice(device, until: timeSource == .monotonic ? deadline : nil)
+                    continue
+                } else if lock.deviceSleepers > 0 {
+                    // The newest blocked caller is the likeliest to be answered next (request and
+                    // response): ask the one sleeping on the device to hand it over.
+                    deviceWanted = true
+                    device.wake()
+                }
+            }
             lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
         }
+    }
+
+    /// One sleep of a blocked caller on the device it owns (the lock held on entry and on
+    /// return): sleeps unlocked until frames, a `wakeAll` or the deadline, then runs the NAPI
+    /// poll the frames need in this thread. The caller counts among the device sleepers only
+    /// while it sleeps, so that its own poll's wake-ups do not come back to it.
+    func sleepOnDevice(_ device: DeviceSleep, until deadline: Nanoseconds?) {
+        deviceSleeps &+= 1
+        lock.deviceSleepers += 1
+        lock.unlock()
+        let frames = device.sleep(deadline)
+        lock.lock()
+        lock.deviceSleepers -= 1
+        guard frames else { return }
+        lock.unlock()
+        let read = device.poll()
+        lock.lock()
+        if read { deviceSleepPolls &+= 1 }
     }
 }

@@ -73,10 +73,16 @@ public final class StackLock: @unchecked Sendable {
     /// Some sleeper's deadline is at or before `t` and it has not left yet.
     func hasDeadline(atOrBefore t: Nanoseconds) -> Bool { deadlines.values.contains { $0 <= t } }
 
+    /// Callers sleeping on the device instead of the condition variable (`SharedStack.DeviceSleep`),
+    /// and how to wake them (read and written under the lock).
+    var deviceSleepers = 0
+    var wakeDeviceSleepers: (@Sendable () -> Void)?
+
     /// Wakes every sleeper (call with the lock held). Free when nobody sleeps.
     @inline(__always)
     public func wakeAll() {
         if sleepers > 0 { pthread_cond_broadcast(condition) }
+        if deviceSleepers > 0, let wake = wakeDeviceSleepers { wake() }
     }
 
     /// Sleeps until `wakeAll` or until the monotonic clock passes `deadline` (nil: no limit).

@@ -154,7 +154,9 @@ extension LinuxHost {
                             ("port_read_ms", .double(Double(e.portReadTime) / 1e6)), ("wakeups", .int(Int64(e.wakeups))),
                             ("batches", .int(Int64(e.batches))), ("busy_poll_hits", .int(Int64(e.busyPollHits))), ("caller_busy_polls", .int(Int64(e.callerBusyPolls))), ("frames_to_nic", .int(Int64(e.framesToNIC))), ("runs", .int(Int64(e.runs)))])
             }
-            cpu.append([("busy_read_rounds", .int(Int64(shared.busyPollRounds))), ("busy_read_hits", .int(Int64(shared.busyPollHits)))])
+            cpu.append([("busy_read_rounds", .int(Int64(shared.busyPollRounds))), ("busy_read_hits", .int(Int64(shared.busyPollHits))),
+                        ("device_sleeps", .int(Int64(shared.deviceSleeps))), ("device_sleep_polls", .int(Int64(shared.deviceSleepPolls))), ("device_handoffs", .int(Int64(shared.deviceHandoffs))),
+                        ("lock_sleeps", .int(Int64(shared.lock.wakeups)))])
             r.add("cpu (by context; engine threads' own CPU clocks)", cpu)
             let ledger = stack.pool.ledger
             r.add("copies (bytes/operations by stage)", [CopyStage.allCases.filter { ledger.bytes($0) > 0 }.flatMap { s -> ReportRow in

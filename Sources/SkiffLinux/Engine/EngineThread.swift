@@ -174,8 +174,11 @@ public final class EngineThread: @unchecked Sendable {
                     sched_yield()
                     continue
                 }
-            } else {
-                pthread_mutex_lock(pollLock)
+            } else if pthread_mutex_trylock(pollLock) != 0 {
+                // A blocked caller owns the port (it sleeps on it, or busy-polls it): the engine
+                // keeps the timers and the softirqs that were raised, and leaves the port alone.
+                keepPolling = runWithoutPort(woken: woken)
+                continue
             }
             let r = pollOnce(woken: woken, onlyFrames: false)
             pthread_mutex_unlock(pollLock)
@@ -244,6 +247,24 @@ public final class EngineThread: @unchecked Sendable {
         return (frames, posted, next)
     }
 
+    /// The engine's turn while a caller owns the port: runs the stack (timers, softirqs) under
+    /// the lock without reading the port, re-arms the timer; true when work is due again now.
+    private func runWithoutPort(woken: Bool) -> Bool {
+        let next: Nanoseconds? = shared.withStack { stack, now in
+            stats.wakeups &+= woken ? 1 : 0
+            stack.run(now: now)
+            stats.runs &+= 1
+            let d = stack.nextDeadline()
+            if ownsTimers {
+                shared.engineWakeAt = d ?? .max
+                wake.noteExpiry()
+                wake.arm(at: d)
+            }
+            return d
+        }
+        return next.map { $0 <= MonotonicClock.read() } ?? false
+    }
+
     /// Whether the port has a frame to read now (`poll` with no timeout).
     private func portReadable() -> Bool {
         var p = pollfd(fd: portDescriptor, events: Int16(POLLIN), revents: 0)
@@ -272,6 +293,27 @@ public final class EngineThread: @unchecked Sendable {
         defer { pthread_mutex_unlock(pollLock) }
         callerPolls &+= 1
         return pollOnce(woken: false, onlyFrames: true).frames > 0
+    }
+
+    /// The operations a blocked caller uses to sleep on this engine's port and poll it itself
+    /// (`SharedStack.deviceSleep`): owning the port masks the engine's wake-ups from it.
+    public var deviceSleep: DeviceSleep {
+        DeviceSleep(
+            acquire: { [self] in
+                guard pthread_mutex_trylock(pollLock) == 0 else { return false }
+                wake.watchPort(false)
+                return true
+            },
+            sleep: { [self] deadline in wake.callerSleep(until: deadline) },
+            poll: { [self] in
+                callerPolls &+= 1
+                return pollOnce(woken: false, onlyFrames: true).frames > 0
+            },
+            release: { [self] in
+                wake.watchPort(true)
+                pthread_mutex_unlock(pollLock)
+            },
+            wake: { [self] in wake.wakeCaller() })
     }
 
     /// Hands the batch to the NIC in hard-IRQ context, running the stack every NAPI weight of

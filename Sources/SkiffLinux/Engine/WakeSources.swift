@@ -13,6 +13,8 @@ final class WakeSources: @unchecked Sendable {
     let event: Int32
     let timer: Int32
     let port: Int32
+    /// The eventfd a blocked caller sleeping on the port also sleeps on (`callerSleep`).
+    let callerEvent: Int32
     private var armedAt: Nanoseconds = .max
     /// The timer expired during the last sleep (the engine thread's own flag; it clears it with
     /// `noteExpiry()` under the stack lock).
@@ -25,12 +27,13 @@ final class WakeSources: @unchecked Sendable {
         guard ep >= 0 else { throw .system(operation: "epoll_create1", device: "engine", errno: errno) }
         let ev = skiff_eventfd()
         let tf = skiff_timerfd()
-        guard ev >= 0, tf >= 0 else {
+        let ce = skiff_eventfd()
+        guard ev >= 0, tf >= 0, ce >= 0 else {
             let e = errno
-            Glibc.close(ep); if ev >= 0 { Glibc.close(ev) }; if tf >= 0 { Glibc.close(tf) }
+            for fd in [ep, ev, tf, ce] where fd >= 0 { Glibc.close(fd) }
             throw .system(operation: "eventfd/timerfd_create", device: "engine", errno: e)
         }
-        epoll = ep; event = ev; timer = tf; self.port = port
+        epoll = ep; event = ev; timer = tf; callerEvent = ce; self.port = port
         ready = .allocate(capacity: Int(WakeSources.capacity))
         for fd in [port, ev, tf] where skiff_epoll_add(ep, fd) != 0 {
             let err = errno
@@ -81,7 +84,41 @@ final class WakeSources: @unchecked Sendable {
         return portReady && !other
     }
 
+    /// Stops or resumes watching the port (a blocked caller owns it meanwhile). Level-triggered:
+    /// frames that came while it was not watched wake the engine as soon as it watches again.
+    /// Linux: masking and unmasking the queue's interrupt (`napi_defer_hard_irqs`).
+    func watchPort(_ on: Bool) { _ = skiff_epoll_watch(epoll, port, on ? 1 : 0) }
+
+    /// Ends a caller's `callerSleep` from any thread (no allocation).
+    @inline(__always)
+    func wakeCaller() {
+        var one: UInt64 = 1
+        _ = write(callerEvent, &one, 8)
+    }
+
+    /// A blocked caller's sleep on the port: until it is readable, `wakeCaller` or the monotonic
+    /// deadline (nil: no limit); true when the port has frames. Drains the caller eventfd.
+    func callerSleep(until deadline: Nanoseconds?) -> Bool {
+        var fds = (pollfd(fd: port, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: callerEvent, events: Int16(POLLIN), revents: 0))
+        var timeoutMs: Int32 = -1
+        if let d = deadline {
+            let now = MonotonicClock.read()
+            // Rounded up to a whole millisecond, as poll(2) counts.
+            timeoutMs = d <= now ? 0 : Int32(clamping: (d &- now &+ Time.millisecond &- 1) / Time.millisecond)
+        }
+        let n = withUnsafeMutableBytes(of: &fds) { raw in
+            Glibc.poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, timeoutMs)
+        }
+        guard n > 0 else { return false }
+        if fds.1.revents != 0 {
+            var scratch: UInt64 = 0
+            _ = read(callerEvent, &scratch, 8)
+        }
+        return fds.0.revents & Int16(POLLIN) != 0
+    }
+
     func close() {
-        Glibc.close(epoll); Glibc.close(event); Glibc.close(timer)
+        Glibc.close(epoll); Glibc.close(event); Glibc.close(timer); Glibc.close(callerEvent)
     }
 }

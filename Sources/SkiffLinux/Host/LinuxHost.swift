@@ -98,6 +98,10 @@ public final class LinuxHost: @unchecked Sendable {
                 }
             }
         }
+        if configuration.sleepOnDevice && engines.count == 1 {
+            let device = engines[0].deviceSleep
+            shared.withStack { _, _ in shared.deviceSleep = device }
+        }
         running = true
     }
 
@@ -105,7 +109,12 @@ public final class LinuxHost: @unchecked Sendable {
     public func stop() {
         guard running else { return }
         running = false
-        shared.withStack { _, _ in shared.busyPollDevice = nil }
+        shared.withStack { _, _ in
+            shared.busyPollDevice = nil
+            // A caller sleeping on the port wakes, finds no device and gives the port back.
+            shared.deviceSleep = nil
+            shared.lock.wakeAll()
+        }
         for e in engines { e.stop() }
         shared.withStack { _, _ in pcap?.writer.flush() }
     }
