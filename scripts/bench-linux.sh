@@ -128,4 +128,5 @@ bulk_kernel_to_skiff "" "(no offload)"
 bulk_kernel_to_skiff "--offload" "(--offload)"
 kernel_kernel
 rr_skiff "" "(engine thread wakes the echo thread)"
+rr_skiff "--sleep-on-device" "(--sleep-on-device: the blocked echo thread sleeps on the TAP)"
 rr_skiff "--busy-read ${BUSY_READ:-200}" "(--busy-read ${BUSY_READ:-200}: the blocked echo thread polls the TAP)"
