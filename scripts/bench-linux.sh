@@ -5,11 +5,15 @@
 #   scripts/bench-linux.sh                  1 GiB bulk each way, 20000 round trips
 #   BYTES=268435456 RR=5000 scripts/bench-linux.sh
 #
-# Rows: the raw ceiling of 1514-byte TAP writes (scripts/bench/tapflood.c); bulk TCP Skiff→kernel and kernel→Skiff over one TAP queue at MTU 1500, without and with
-# the vnet-header offloads; 1-byte request/response (kernel client, Skiff echo service); and the
-# kernel↔kernel baseline over a veth pair between two namespaces, in the same run. CPU: the
-# Skiff process's user+system seconds per second of transfer, and the whole machine's busy
-# cores (/proc/stat) during the transfer.
+# Rows: the raw ceiling of 1514-byte TAP writes (scripts/bench/tapflood.c: frames dropped at IP,
+# UDP datagrams to a socket) and of TCP data handed to a kernel socket by the cheapest possible
+# sender (scripts/bench/tcpflood.c: 1448-byte segments, one write each, into `kperf recv`), the
+# figure to hold Skiff→kernel without offload against; bulk TCP Skiff→kernel and kernel→Skiff
+# over one TAP queue at MTU 1500, without and with the vnet-header offloads; 1-byte
+# request/response (kernel client, Skiff echo service); and the kernel↔kernel baseline over a
+# veth pair between two namespaces, in the same run. CPU: the Skiff process's user+system
+# seconds per second of transfer, and the whole machine's busy cores (/proc/stat) during the
+# transfer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIFF=${SKIFF_BIN:-.build/release/skiff}
@@ -20,6 +24,7 @@ RR=${RR:-20000}
 WORK=$(mktemp -d /tmp/skiff-bench.XXXXXX)
 cc -O2 -o "$WORK/kperf" scripts/bench/kperf.c
 cc -O2 -o "$WORK/tapflood" scripts/bench/tapflood.c -lpthread
+cc -O2 -o "$WORK/tcpflood" scripts/bench/tcpflood.c -lpthread
 K="$WORK/kperf"
 NS=skiff-bench-$$
 PIDS=()
@@ -121,7 +126,21 @@ raw_ceiling() {
   done
 }
 
+# The same ceiling for TCP data into a kernel socket: tcpflood plays 10.0.0.2 on a fresh TAP,
+# opens a connection to `kperf recv`, writes $BYTES as 1514-byte segments (a thread reading the
+# ACKs, never past the window) and closes; the kernel's TCP receive and the reader's wake-ups run
+# inside its writes.
+raw_ceiling_tcp() {
+  tap_ns
+  ip netns exec "$NS" "$K" recv 5001 > "$WORK/krecv" & PIDS+=($!)
+  sleep 0.3
+  echo "raw TAP writes, $(ip netns exec "$NS" "$WORK/tcpflood" tap0 "$BYTES" 5001)"
+  wait "${PIDS[-1]}" || true
+  grep -q "^received $BYTES bytes" "$WORK/krecv" || echo "bench-linux: kperf did not receive $BYTES bytes from tcpflood: $(tail -1 "$WORK/krecv")" >&2
+}
+
 raw_ceiling
+raw_ceiling_tcp
 bulk_skiff_to_kernel "" "(no offload)"
 bulk_skiff_to_kernel "--offload" "(--offload)"
 bulk_kernel_to_skiff "" "(no offload)"
