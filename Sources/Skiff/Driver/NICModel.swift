@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Interrupt state of one queue vector (Linux: `struct igb_q_vector` plus the EIMS/EICR bits).
 public struct InterruptVector: Sendable {
     /// Masked while NAPI owns the queue (Linux: `igb_irq_disable_queues` until `napi_complete_done`).
@@ -46,6 +50,23 @@ public final class NICModel {
     public var receiveBufferSize: Int { maxFrameLength == Int.max ? 0 : maxFrameLength }
     /// Frames dropped because a descriptor pointed at unmapped memory.
     @exclusivity(unchecked) public internal(set) var dmaErrors: UInt64 = 0
+    /// Frames go on the port outside the stack lock (real hosts, where putting a frame on the
+    /// port is a system call that runs the kernel's receive path): the doorbell only hands the
+    /// descriptors over, and whichever thread next leaves the stack lock transmits them
+    /// (`transmitDeferred`) while others go on using the stack. Set before traffic flows.
+    public var deferredTransmit = false {
+        didSet {
+            if deferredTransmit && deferredQueues.isEmpty {
+                deferredQueues = txRings.map { DeferredTxQueue(size: $0.size) }
+            }
+        }
+    }
+    /// Per TX queue: descriptors handed from the doorbell to the transmitter.
+    var deferredQueues: [DeferredTxQueue] = []
+    /// Held by the thread putting handed-over frames on the port (Linux: `HARD_TX_LOCK`).
+    let transmitLock: UnsafeMutablePointer<pthread_mutex_t>
+    /// The transmitter's segment list for one frame.
+    let transmitSegments: UnsafeMutablePointer<UnsafeRawBufferPointer>
 
     init(deviceIndex: Int, port: NetworkPort, txRings: [TxRing], rxRings: [RxRing]) {
         self.deviceIndex = deviceIndex
@@ -54,13 +75,22 @@ public final class NICModel {
         self.rxRings = rxRings
         vectors = Array(repeating: InterruptVector(), count: max(txRings.count, rxRings.count))
         segments = .allocate(capacity: DataBlock.maxFragments + 2)
+        transmitSegments = .allocate(capacity: DataBlock.maxFragments + 2)
+        transmitLock = .allocate(capacity: 1)
+        pthread_mutex_init(transmitLock, nil)
     }
 
-    deinit { segments.deallocate() }
+    deinit {
+        segments.deallocate()
+        transmitSegments.deallocate()
+        pthread_mutex_destroy(transmitLock)
+        transmitLock.deallocate()
+    }
 
     /// Tail register write on TX queue `q`: the NIC consumes every descriptor up to the tail.
     /// Linux: the `writel(i, tx_ring->tail)` doorbell and the hardware behind it.
     func txDoorbell(queue q: Int, now: Nanoseconds) {
+        if deferredTransmit { takeDescriptors(queue: q, now: now); return }
         let ring = txRings[q]
         var work = false
         var nseg = 0

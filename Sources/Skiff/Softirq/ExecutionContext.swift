@@ -49,6 +49,8 @@ public struct ContextAccounting: Sendable {
     /// the thread's CPU clock.
     private var spanWall: (Nanoseconds, Nanoseconds, Nanoseconds) = (0, 0, 0)
     private var spanCPUStart: Nanoseconds = 0
+    /// `.threadCPUScaled`: a span opened by `openSpan` stays open across outermost contexts.
+    private var spanHeld = false
 
     public init() { stack.reserveCapacity(8) }
 
@@ -59,7 +61,7 @@ public struct ContextAccounting: Sendable {
         entries[c.rawValue] &+= 1
         if enabled && clock == .threadCPUScaled {
             let t = MonotonicClock.read()
-            if let top = stack.last { addSpan(top, t &- last) } else { spanCPUStart = threadCPUTime() }
+            if let top = stack.last { addSpan(top, t &- last) } else if !spanHeld { spanCPUStart = threadCPUTime() }
             last = t
         } else if enabled {
             let t = clock == .threadCPU ? threadCPUTime() : MonotonicClock.read()
@@ -75,7 +77,7 @@ public struct ContextAccounting: Sendable {
             let t = MonotonicClock.read()
             addSpan(top, t &- last)
             last = t
-            if stack.isEmpty { closeSpan() }
+            if stack.isEmpty && !spanHeld { closeSpan() }
         } else if enabled {
             let t = clock == .threadCPU ? threadCPUTime() : MonotonicClock.read()
             cpu[top.rawValue] &+= t &- last
@@ -84,6 +86,23 @@ public struct ContextAccounting: Sendable {
     }
 
     public func cpuTime(_ c: ExecutionContext) -> Nanoseconds { cpu[c.rawValue] }
+
+    /// `.threadCPUScaled`: keeps one span open over a batch of outermost contexts (an engine
+    /// thread's frames, each delivered in hard-IRQ context), so the thread's CPU clock is read
+    /// twice per batch instead of twice per frame. CPU used between the contexts counts in the
+    /// span but no context's wall time, so it is not charged to any. Outside any context only.
+    public mutating func openSpan() {
+        guard enabled, clock == .threadCPUScaled, stack.isEmpty, !spanHeld else { return }
+        spanHeld = true
+        spanCPUStart = threadCPUTime()
+    }
+
+    /// Ends the span `openSpan` began.
+    public mutating func closeHeldSpan() {
+        guard spanHeld else { return }
+        spanHeld = false
+        if stack.isEmpty { closeSpan() }
+    }
 
     @inline(__always)
     private mutating func addSpan(_ c: ExecutionContext, _ d: Nanoseconds) {

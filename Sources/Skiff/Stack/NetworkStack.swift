@@ -69,6 +69,9 @@ public final class NetworkStack {
     @exclusivity(unchecked) var pollList: [Int] = []          // (device << 16 | queue) of scheduled NAPI contexts
     @exclusivity(unchecked) var outputList: [Int] = []        // (device << 16 | queue) of qdiscs scheduled for NET_TX
     @exclusivity(unchecked) var pendingInterrupts: [Int] = [] // (device << 16 | vector)
+    /// A doorbell handed frames to a deferred transmitter since the lock was last left
+    /// (`NICModel.deferredTransmit`, `takeTransmitPending`).
+    @exclusivity(unchecked) var transmitPending = false
     @exclusivity(unchecked) var ipIdentifier: UInt16 = 1
     /// NET_RX runs that stopped at the budget or time limit (Linux: `time_squeeze` in softnet_stat).
     @exclusivity(unchecked) public internal(set) var timeSqueeze: UInt64 = 0

@@ -141,8 +141,8 @@ extension SharedStack {
     /// limit, 0: look once). Errors and hang-ups are reported whether asked for or not; a
     /// descriptor that is not open reports `.invalid`. Returns how many are ready.
     public func poll(_ requests: inout [PollRequest], timeout: Nanoseconds?) -> Int {
-        lock.lock()
-        defer { settle(); lock.unlock() }
+        enterCall()
+        defer { leaveCall() }
         let deadline = timeout.map { readClock() &+ $0 }
         let token = timeout == 0 ? nil : registerTimeout(deadline)
         defer { if let token { lock.removeDeadline(token) } }
@@ -161,14 +161,14 @@ extension SharedStack {
             }
             if ready > 0 { return ready }
             if let d = deadline, readClock() >= d { return 0 }
-            lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
+            sleep(untilMonotonic: timeSource == .monotonic ? deadline : nil)
         }
     }
 
     /// Linux: `epoll_wait()`: sleeps until an event or `timeout` (nil: no limit, 0: look once).
     public func epollWait(_ epfd: Int32, maxEvents: Int, timeout: Nanoseconds?) -> Result<[EpollEvent], Errno> {
-        lock.lock()
-        defer { settle(); lock.unlock() }
+        enterCall()
+        defer { leaveCall() }
         let deadline = timeout.map { readClock() &+ $0 }
         let token = timeout == 0 ? nil : registerTimeout(deadline)
         defer { if let token { lock.removeDeadline(token) } }
@@ -176,7 +176,7 @@ extension SharedStack {
             let r = stack.epollWait(epfd, maxEvents: maxEvents)
             if case let .success(events) = r, events.isEmpty {
                 if let d = deadline, readClock() >= d { return r }
-                lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
+                sleep(untilMonotonic: timeSource == .monotonic ? deadline : nil)
                 continue
             }
             return r
@@ -192,8 +192,8 @@ extension SharedStack {
     /// socket it sleeps until the FIN is acknowledged or the linger time passes
     /// (`sk_stream_wait_close`); the connection finishes on its own either way.
     public func close(_ fd: Int32) -> Errno? {
-        lock.lock()
-        defer { settle(); lock.unlock() }
+        enterCall()
+        defer { leaveCall() }
         let socket = stack.tcpInfoSocket(fd)
         let file = (try? stack.fileState(fd).get()) ?? FileState()
         if let e = stack.close(fd, now: readClock()) { return e }
@@ -204,7 +204,7 @@ extension SharedStack {
         settle()
         while [.finWait1, .closing, .lastAck].contains(sock.state), readClock() < deadline {
             wakeEngineIfNeeded()
-            lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
+            sleep(untilMonotonic: timeSource == .monotonic ? deadline : nil)
         }
         return nil
     }

@@ -95,10 +95,123 @@ public final class SharedStack: @unchecked Sendable {
     /// Runs `body` with the stack locked, then wakes sleepers and, if needed, the engine.
     @inline(__always)
     public func withStack<R>(_ body: (NetworkStack, Nanoseconds) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { settle(); lock.unlock() }
+        enterCall()
+        defer { leaveCall() }
         return try body(stack, readClock())
     }
+
+    /// NICs that put frames on their port outside the lock (`NICModel.deferredTransmit`); set
+    /// under the lock by `deferTransmits(on:)` before traffic flows.
+    private var deferredNICs: [NICModel] = []
+
+    /// Makes `nic` transmit outside the stack lock: the doorbell hands the frames over and the
+    /// thread that next leaves the lock puts them on the port while other threads use the stack.
+    public func deferTransmits(on nic: NICModel) {
+        withStack { _, _ in
+            nic.deferredTransmit = true
+            if !deferredNICs.contains(where: { $0 === nic }) { deferredNICs.append(nic) }
+        }
+    }
+
+    /// Application threads inside a call (under the lock or sleeping in it, read under the
+    /// lock). Each leaves through `leaveCall`, which puts handed-over frames on the port; while
+    /// there is one, an engine leaves its frames to it instead of waking the transmitter (a
+    /// sleeping caller is woken by `settle` and takes them on its way back to sleep).
+    private var callersInside = 0
+
+    /// Takes the lock for an application thread's call.
+    @inline(__always)
+    func enterCall() {
+        lock.lock()
+        callersInside += 1
+    }
+
+    /// Ends a call: wakes sleepers, leaves the lock and puts handed-over frames on the port.
+    @inline(__always)
+    func leaveCall() {
+        settle()
+        callersInside -= 1
+        unlockAndTransmit()
+    }
+
+    /// Leaves the lock; then, if a doorbell handed frames to a deferred transmitter meanwhile,
+    /// puts them on the port in this thread (unless another thread already is).
+    @inline(__always)
+    func unlockAndTransmit() {
+        let pending = stack.takeTransmitPending()
+        lock.unlock()
+        if pending { transmitDeferred() }
+    }
+
+    /// Puts handed-over frames on their ports (lock not held), then completes them under the
+    /// lock, which runs the TX-clean interrupt and whatever it sends in turn; bounded rounds
+    /// (what is left then is the next lock holder's).
+    @discardableResult
+    func transmitDeferred() -> Bool {
+        let nics = deferredNICs   // written once before traffic; an array copy is a retain
+        var any = false
+        for _ in 0..<64 {
+            let sent = NetworkStack.transmitDeferred(nics)
+            if sent {
+                any = true
+                lock.lock()
+                stack.completeDeferredTransmits(now: readClock())
+                settle()
+                _ = stack.takeTransmitPending()
+                lock.unlock()
+            }
+            // Done when nothing waits. When another thread held the transmit lock, it looks
+            // again after letting go (and so takes what this thread handed over): leave it.
+            if !sent || !nics.contains(where: \.hasTransmitBacklog) { return any }
+        }
+        // Still more after many rounds (other threads keep sending): leave the rest to the
+        // transmitter, or to the next thread that leaves the lock.
+        lock.lock()
+        stack.transmitPending = true
+        let kick = transmitKick
+        lock.unlock()
+        kick?()
+        return any
+    }
+
+    /// Sleeps on the condition variable (lock held), unless frames wait to be put on a port:
+    /// then transmits them and returns at once, as a spurious wake-up (callers re-check).
+    @inline(__always)
+    func sleep(untilMonotonic deadline: Nanoseconds?) {
+        if stack.transmitPending {
+            unlockAndTransmit()
+            lock.lock()
+            return
+        }
+        lock.wait(untilMonotonic: deadline)
+    }
+
+    /// `withStack` for a thread that must not spend its time putting frames on ports (an engine
+    /// thread): frames its work handed over are left to the transmitter (`transmitKick`) or to
+    /// the next thread that leaves the lock. Without a transmitter it puts them on the port itself.
+    @inline(__always)
+    public func withStackLeavingTransmits<R>(_ body: (NetworkStack, Nanoseconds) throws -> R) rethrows -> R {
+        lock.lock()
+        defer {
+            settle()
+            if stack.transmitPending && callersInside > 0 {
+                lock.unlock()   // a caller's leaveCall (or its next sleep) takes them
+            } else if let kick = transmitKick, stack.transmitPending {
+                lock.unlock()
+                kick()
+            } else {
+                unlockAndTransmit()
+            }
+        }
+        return try body(stack, readClock())
+    }
+    /// Wakes the transmitter (called without the lock) when frames were handed over and left
+    /// for it. Set under the lock by the host that runs one.
+    public var transmitKick: (@Sendable () -> Void)?
+
+    /// The transmitter's turn (lock not held): puts every handed-over frame on its port and
+    /// completes them; true when there were some.
+    public func transmitHandedOver() -> Bool { transmitDeferred() }
 
     /// After a change: wake blocked callers, and the engine if its sleep is now too long.
     @inline(__always)
@@ -122,8 +235,8 @@ public final class SharedStack: @unchecked Sendable {
     /// then have returned, so a timeout ends at its own time, not at `t`.
     public func advance(to t: Nanoseconds) {
         precondition(timeSource == .manual, "advance(to:) is for manual time")
-        lock.lock()
-        defer { settle(); lock.unlock() }
+        enterCall()
+        defer { leaveCall() }
         var rounds = 0
         while rounds < 100_000 {
             rounds += 1
@@ -168,7 +281,7 @@ public final class SharedStack: @unchecked Sendable {
         if until == 0 { until = t &+ busyRead }
         guard t < until else { return false }
         busyPollRounds &+= 1
-        lock.unlock()
+        unlockAndTransmit()
         let hit = poll()
         lock.lock()
         if hit { busyPollHits &+= 1 }
@@ -189,8 +302,8 @@ public final class SharedStack: @unchecked Sendable {
     /// `sk_wait_event()` under `lock_sock()`.
     func blocking<R>(_ fd: Int32, sending: Bool, dontWait: Bool,
                      _ attempt: (NetworkStack, Nanoseconds) -> Attempt<R>) -> R {
-        lock.lock()
-        defer { settle(); lock.unlock() }
+        enterCall()
+        defer { leaveCall() }
         let file = (try? stack.fileState(fd).get()) ?? FileState()
         let wait = !dontWait && !file.nonBlocking
         let timeout = sending ? file.sendTimeout : file.receiveTimeout
@@ -241,7 +354,7 @@ public final class SharedStack: @unchecked Sendable {
                     device.wake()
                 }
             }
-            lock.wait(untilMonotonic: timeSource == .monotonic ? deadline : nil)
+            sleep(untilMonotonic: timeSource == .monotonic ? deadline : nil)
         }
     }
 
@@ -250,6 +363,12 @@ public final class SharedStack: @unchecked Sendable {
     /// poll the frames need in this thread. The caller counts among the device sleepers only
     /// while it sleeps, so that its own poll's wake-ups do not come back to it.
     func sleepOnDevice(_ device: DeviceSleep, until deadline: Nanoseconds?) {
+        if stack.transmitPending {
+            // Frames wait to be put on the port: that first, then look again (no sleep).
+            unlockAndTransmit()
+            lock.lock()
+            return
+        }
         deviceSleeps &+= 1
         lock.deviceSleepers += 1
         lock.unlock()
@@ -257,7 +376,7 @@ public final class SharedStack: @unchecked Sendable {
         lock.lock()
         lock.deviceSleepers -= 1
         guard frames else { return }
-        lock.unlock()
+        unlockAndTransmit()
         let read = device.poll()
         lock.lock()
         if read { deviceSleepPolls &+= 1 }

@@ -73,6 +73,9 @@ public final class StackLock: @unchecked Sendable {
     /// Some sleeper's deadline is at or before `t` and it has not left yet.
     func hasDeadline(atOrBefore t: Nanoseconds) -> Bool { deadlines.values.contains { $0 <= t } }
 
+    /// Some thread sleeps in `wait` (read under the lock).
+    public var hasSleepers: Bool { sleepers > 0 }
+
     /// Callers sleeping on the device instead of the condition variable (`SharedStack.DeviceSleep`),
     /// and how to wake them (read and written under the lock).
     var deviceSleepers = 0

@@ -91,6 +91,7 @@ extension LinuxHost {
     /// Collects the report under the stack lock.
     public func statusReport(services: ServiceRunner? = nil) -> StatusReport {
         let engineStats = engines.map { ($0.queue, $0.statistics, $0.receiveBatch) }
+        let transmitterCounters = transmitter?.counters
         return shared.withStack { stack, now in
             var r = StatusReport()
             let tx = port.txStatistics
@@ -157,6 +158,9 @@ extension LinuxHost {
             cpu.append([("busy_read_rounds", .int(Int64(shared.busyPollRounds))), ("busy_read_hits", .int(Int64(shared.busyPollHits))),
                         ("device_sleeps", .int(Int64(shared.deviceSleeps))), ("device_sleep_polls", .int(Int64(shared.deviceSleepPolls))), ("device_handoffs", .int(Int64(shared.deviceHandoffs))),
                         ("lock_sleeps", .int(Int64(shared.lock.wakeups)))])
+            if let t = transmitterCounters {
+                cpu.append([("transmit_thread_wakeups", .int(Int64(t.wakeups))), ("transmit_thread_busy", .int(Int64(t.transmitted)))])
+            }
             r.add("cpu (by context; engine threads' own CPU clocks)", cpu)
             let ledger = stack.pool.ledger
             r.add("copies (bytes/operations by stage)", [CopyStage.allCases.filter { ledger.bytes($0) > 0 }.flatMap { s -> ReportRow in

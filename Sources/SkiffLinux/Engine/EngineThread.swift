@@ -218,7 +218,14 @@ public final class EngineThread: @unchecked Sendable {
         if onlyFrames && n == 0 { return (0, posted, nil) }
         let readTime = MonotonicClock.read() &- t0
         let frames = n, direct = posted >= 0
-        let next: Nanoseconds? = shared.withStack { stack, now in
+        // The engine leaves the frames its work sends to the transmitter; a caller's busy poll
+        // puts them on the port itself (its reply follows at once).
+        let next: Nanoseconds? = onlyFrames ? shared.withStack { stack, now in step(stack, now) }
+            : shared.withStackLeavingTransmits { stack, now in step(stack, now) }
+        func step(_ stack: NetworkStack, _ now: Nanoseconds) -> Nanoseconds? {
+            // One CPU-clock span for the whole batch, not one per frame's hard IRQ.
+            stack.contexts.openSpan()
+            defer { stack.contexts.closeHeldSpan() }
             stats.wakeups &+= woken ? 1 : 0
             stats.busyPollHits = busyHits.load(ordering: .relaxed)
             stats.callerBusyPolls = callerPolls
@@ -250,7 +257,7 @@ public final class EngineThread: @unchecked Sendable {
     /// The engine's turn while a caller owns the port: runs the stack (timers, softirqs) under
     /// the lock without reading the port, re-arms the timer; true when work is due again now.
     private func runWithoutPort(woken: Bool) -> Bool {
-        let next: Nanoseconds? = shared.withStack { stack, now in
+        let next: Nanoseconds? = shared.withStackLeavingTransmits { stack, now in
             stats.wakeups &+= woken ? 1 : 0
             stack.run(now: now)
             stats.runs &+= 1

@@ -11,6 +11,8 @@ public final class LinuxHost: @unchecked Sendable {
     public let shared: SharedStack
     public let device: NetDevice
     public private(set) var engines: [EngineThread] = []
+    /// Puts on the port the frames the engine threads' work sends (`TransmitThread`).
+    public private(set) var transmitter: TransmitThread?
     public let pcap: PacketTap?
     private var running = false
 
@@ -70,11 +72,23 @@ public final class LinuxHost: @unchecked Sendable {
             pcap = nil
         }
         shared = SharedStack(stack: stack)
+        // Putting a frame on a TAP, TUN or packet socket is a system call that runs the kernel's
+        // receive path: it happens outside the stack lock, so that other threads (the engine
+        // reading ACKs, other senders) use the stack meanwhile.
+        shared.deferTransmits(on: device.nic)
     }
 
     /// Starts one engine thread per queue.
     public func start() throws(HostError) {
         guard !running else { return }
+        do {
+            let t = try TransmitThread(shared: shared)
+            try t.start()
+            transmitter = t
+            shared.withStack { _, _ in shared.transmitKick = { t.kick() } }
+        } catch {
+            throw .port(error)
+        }
         do {
             for q in 0..<port.queueCount {
                 let e = try EngineThread(shared: shared, port: port, device: device, queue: q)
@@ -85,6 +99,9 @@ public final class LinuxHost: @unchecked Sendable {
         } catch {
             for e in engines { e.stop() }
             engines = []
+            shared.withStack { _, _ in shared.transmitKick = nil }
+            transmitter?.stop()
+            transmitter = nil
             throw .port(error)
         }
         if configuration.busyRead > 0 {
@@ -116,6 +133,9 @@ public final class LinuxHost: @unchecked Sendable {
             shared.lock.wakeAll()
         }
         for e in engines { e.stop() }
+        // The transmitter goes last: it puts on the port what the engines left it.
+        shared.withStack { _, _ in shared.transmitKick = nil }
+        transmitter?.stop()
         shared.withStack { _, _ in pcap?.writer.flush() }
     }
 

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+@testable import Skiff
+import SkiffWire
+
+/// A recording port whose frame count other threads may read while a transmitter writes.
+final class LockedRecordingPort: NetworkPort, @unchecked Sendable {
+    private let lock = NSLock()
+    private var frames = 0
+    var count: Int { lock.withLock { frames } }
+    func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, now: Nanoseconds) -> Int {
+        lock.withLock { frames += 1 }
+        return 0
+    }
+}
+
+/// The NIC putting frames on its port outside the stack lock (`NICModel.deferredTransmit`, as on
+/// real hosts): the doorbell hands descriptors over, a thread leaving the lock transmits them,
+/// completion under the lock sets the done bits and NAPI cleans the ring.
+@Suite("Deferred transmit: frames go on the port outside the stack lock")
+struct DeferredTransmitTests {
+    /// A stack with one device on a recording port, deferred transmit on.
+    func makeStack() -> (NetworkStack, NetDevice, RecordingPort) {
+        let stack = NetworkStack(name: "dt")
+        let port = RecordingPort()
+        var cfg = DeviceConfiguration(name: "eth0", mac: MACAddress(2, 0, 0, 0, 0, 1))
+        cfg.features = [.scatterGather]
+        let dev = stack.addDevice(cfg, port: port)
+        dev.nic.deferredTransmit = true
+        return (stack, dev, port)
+    }
+
+    /// A linear frame of `n` bytes whose first two bytes are `tag` and whose next four are `seq`.
+    func frame(_ stack: NetworkStack, tag: UInt16, seq: UInt32, bytes n: Int = 100) -> PacketBuffer {
+        var b = stack.pool.allocate(size: n)!
+        let p = b.put(n)
+        p.initializeMemory(as: UInt8.self, repeating: 0x5A, count: n)
+        p.storeBytes(of: tag.bigEndian, as: UInt16.self)
+        p.storeBytes(of: seq.bigEndian, toByteOffset: 2, as: UInt32.self)
+        return b
+    }
+
+    func tagAndSeq(_ f: [UInt8]) -> (UInt16, UInt32) {
+        (UInt16(f[0]) << 8 | UInt16(f[1]), UInt32(f[2]) << 24 | UInt32(f[3]) << 16 | UInt32(f[4]) << 8 | UInt32(f[5]))
+    }
+
+    @Test("doorbell → descriptors handed over (nothing on the port) → transmitter puts the frame out → completion cleans the ring")
+    func doorbellHandsOverAndCompletionCleans() {
+        let (stack, dev, port) = makeStack()
+        let ring = dev.txQueues[0].ring
+        let baseline = stack.pool.statistics.inUse
+        var head = frame(stack, tag: 7, seq: 1, bytes: 42)
+        do {   // the fragment's own reference ends with this scope; the head keeps its block
+            var part = stack.pool.allocate(size: 300, headroom: 0)!
+            part.put(300).initializeMemory(as: UInt8.self, repeating: 0xB0, count: 300)
+            let added = head.addFragment(part)
+            #expect(added)
+        }
+        var pending: PacketBuffer? = .some(head)
+        stack.processContext(now: 1) { stack.devQueueXmit(pending.take()!, device: dev) }
+        // The NIC took both descriptors at the doorbell, but nothing is on the wire yet and the
+        // ring still owns the buffers.
+        #expect(ring.hardwareHead == 2 && ring.tailRegister == 2)
+        #expect(port.frames.isEmpty)
+        #expect(stack.transmitPending && dev.nic.hasTransmitBacklog)
+        stack.run(now: 2)
+        #expect(port.frames.isEmpty && ring.nextToClean == 0)
+        #expect(stack.pool.statistics.inUse > baseline)
+        // The transmitter (any thread, no stack lock) puts it on the port, gathered from both.
+        #expect(NetworkStack.transmitDeferred([dev.nic]))
+        #expect(port.frames.count == 1 && port.segmentCounts == [2])
+        #expect(port.frames[0].count == 342 && tagAndSeq(port.frames[0]) == (7, 1))
+        #expect(port.frames[0][42...].allSatisfy { $0 == 0xB0 })
+        #expect(!dev.nic.hasTransmitBacklog)
+        #expect(ring.nextToClean == 0 && dev.nic.txFrames == 0)   // not completed yet
+        // Completion under the lock: done bits, TX-completion interrupt, NAPI cleans the ring.
+        stack.completeDeferredTransmits(now: 3)
+        #expect(dev.nic.txFrames == 1)
+        #expect(ring.nextToClean == 2)
+        #expect(stack.pool.statistics.inUse == baseline)
+        // Nothing left: another transmit or completion does nothing.
+        #expect(!NetworkStack.transmitDeferred([dev.nic]))
+        stack.completeDeferredTransmits(now: 4)
+        #expect(dev.nic.txFrames == 1 && port.frames.count == 1)
+    }
+
+    @Test("transmit and completion with nothing handed over, or on a NIC that transmits at the doorbell, do nothing")
+    func nothingHandedOverIsANoOp() {
+        let (stack, dev, port) = makeStack()
+        #expect(!NetworkStack.transmitDeferred([dev.nic]))
+        stack.completeDeferredTransmits(now: 1)
+        #expect(port.frames.isEmpty && dev.nic.txFrames == 0)
+        dev.nic.deferredTransmit = false
+        var pending: PacketBuffer? = .some(frame(stack, tag: 1, seq: 1))
+        stack.processContext(now: 2) { stack.devQueueXmit(pending.take()!, device: dev) }
+        // Synchronous NIC: the frame left at the doorbell; no hand-over, nothing to transmit.
+        #expect(port.frames.count == 1 && !stack.transmitPending)
+        #expect(!NetworkStack.transmitDeferred([dev.nic]))
+    }
+
+    @Test("four threads sending through a SharedStack: every frame reaches the port once, in each thread's order, and the ring ends clean")
+    func concurrentSendersKeepOrderAndCleanTheRing() {
+        let (stack, dev, port) = makeStack()
+        let shared = SharedStack(stack: stack)
+        shared.deferTransmits(on: dev.nic)
+        let baseline = shared.withStack { s, _ in s.pool.statistics.inUse }
+        let perThread = 300
+        let device = Box(dev)
+        let done = DispatchGroup()
+        for t in 0..<4 {
+            done.enter()
+            Thread {
+                for i in 0..<perThread {
+                    shared.withStack { s, now in
+                        var pending: PacketBuffer? = .some(frame(s, tag: UInt16(t), seq: UInt32(i)))
+                        s.processContext(now: now) { s.devQueueXmit(pending.take()!, device: device.value) }
+                    }
+                }
+                done.leave()
+            }.start()
+        }
+        #expect(done.wait(timeout: .now() + 30) == .success)
+        // Whatever a last transmitter left: one more pass (as the next caller would).
+        _ = shared.transmitHandedOver()
+        var last = [Int](repeating: -1, count: 4)
+        var inOrder = true
+        for f in port.frames {
+            let (tag, seq) = tagAndSeq(f)
+            if Int(seq) != last[Int(tag)] + 1 { inOrder = false }
+            last[Int(tag)] = Int(seq)
+        }
+        #expect(port.frames.count == 4 * perThread)
+        #expect(inOrder && last == [Int](repeating: perThread - 1, count: 4))
+        shared.withStack { s, now in
+            _ = s.run(now: now)
+            #expect(!dev.nic.hasTransmitBacklog)
+            #expect(dev.nic.txFrames == UInt64(4 * perThread))
+            #expect(dev.txQueues[0].ring.nextToClean == dev.txQueues[0].ring.nextToUse)
+            #expect(s.pool.statistics.inUse == baseline)
+        }
+    }
+
+    @Test("an engine's frames wake the transmitter when no caller is inside; a caller sleeping inside takes them itself")
+    func engineFramesGoToTheTransmitterOrToACaller() throws {
+        let stack = NetworkStack(name: "dt")
+        let port = LockedRecordingPort()
+        var cfg = DeviceConfiguration(name: "eth0", mac: MACAddress(2, 0, 0, 0, 0, 1))
+        cfg.features = [.scatterGather]
+        let dev = stack.addDevice(cfg, port: port)
+        let shared = SharedStack(stack: stack)
+        shared.deferTransmits(on: dev.nic)
+        let kicks = Box(0)
+        shared.withStack { _, _ in shared.transmitKick = { kicks.value += 1 } }
+        // No caller inside: the engine's frame is left for the transmitter, which is kicked.
+        shared.withStackLeavingTransmits { s, now in
+            var pending: PacketBuffer? = .some(frame(s, tag: 9, seq: 0))
+            s.processContext(now: now) { s.devQueueXmit(pending.take()!, device: dev) }
+        }
+        #expect(kicks.value == 1 && port.count == 0)
+        #expect(shared.transmitHandedOver())
+        #expect(port.count == 1)
+        // A caller blocked in recvfrom (inside the stack): the engine does not kick; the caller,
+        // woken by the change, puts the frame on the port on its way back to sleep.
+        let fd = try shared.socket(.datagram).get()
+        #expect(shared.bind(fd, SocketAddress(.any, 5000)) == nil)
+        #expect(shared.setFileOption(fd, .receiveTimeout(3 * Time.second)) == nil)
+        let returned = DispatchSemaphore(value: 0)
+        Thread {
+            var buf = [UInt8](repeating: 0, count: 8)
+            _ = buf.withUnsafeMutableBytes { shared.receiveFrom(fd, into: $0) }
+            returned.signal()
+        }.start()
+        for _ in 0..<500 where !sleeping(shared) { usleep(2_000) }
+        #expect(sleeping(shared))
+        shared.withStackLeavingTransmits { s, now in
+            var pending: PacketBuffer? = .some(frame(s, tag: 9, seq: 1))
+            s.processContext(now: now) { s.devQueueXmit(pending.take()!, device: dev) }
+        }
+        #expect(kicks.value == 1)
+        for _ in 0..<1000 where port.count < 2 { usleep(2_000) }
+        #expect(port.count == 2)
+        #expect(returned.wait(timeout: .now() + 10) == .success)   // its timeout ends the recv
+    }
+
+    /// Whether a caller sleeps on the stack's condition variable now.
+    func sleeping(_ shared: SharedStack) -> Bool { shared.lock.withLock { shared.lock.hasSleepers } }
+}
