@@ -168,6 +168,8 @@ extension NetworkStack {
     /// interrupt does. Stack lock held.
     public func completeDeferredTransmits(now t: Nanoseconds) {
         if t > now { now = t }
+        contexts.openSpan()   // one CPU-clock span for the interrupt and the softirqs after it
+        defer { contexts.closeHeldSpan() }
         contexts.enter(.hardirq)
         for dev in devices where dev.nic.deferredTransmit { dev.nic.completeDeferred(now: now) }
         contexts.leave()
