@@ -107,8 +107,12 @@ struct DeviceSleepTests {
     func wakeAllEndsTheDeviceSleep() throws {
         let (shared, fd, device) = try setUp()
         #expect(shared.setFileOption(fd, .receiveTimeout(5 * Time.second)) == nil)
-        // The "engine": moves the wire on (delivering the datagram) from another thread.
-        let join = later(0.02) { shared.advance(to: shared.now + Time.millisecond) }
+        // The "engine": once the caller sleeps on the device, moves the wire on (delivering the
+        // datagram) from another thread.
+        let join = later(0) {
+            for _ in 0..<500 where device.locked({ device.sleeps }) == 0 { usleep(2_000) }
+            shared.advance(to: shared.now + Time.millisecond)
+        }
         let (r, bytes) = receive(shared, fd)
         join()
         #expect(r == .success(3) && bytes == [7, 8, 9])
@@ -130,7 +134,11 @@ struct DeviceSleepTests {
         #expect(device.locked { device.held })
         let finished = Box(false)
         let stopWatchdog = watchdog(shared, finished)
-        let join = later(0.05) { device.raise() }
+        // The interrupt comes once the second caller owns the device.
+        let join = later(0) {
+            for _ in 0..<500 where device.locked({ device.acquires }) < 2 { usleep(2_000) }
+            device.raise()
+        }
         let (r, bytes) = receive(shared, fd)
         shared.lock.withLock { finished.value = true }
         join(); stopWatchdog()

@@ -17,6 +17,8 @@ final class DeferredTxQueue: @unchecked Sendable {
     struct Slot {
         var start: UnsafeRawPointer? = nil   // nil: the IOMMU refused the address
         var length = 0
+        /// The ring descriptor this slot was taken from (its done bit is set at completion).
+        var descriptor = 0
         var endOfPacket = false
         var offload = FrameOffload.none
     }
@@ -55,18 +57,29 @@ final class DeferredTxQueue: @unchecked Sendable {
 }
 
 extension NICModel {
+    /// Runs `body` holding the transmit lock (to read what the transmitter writes, such as the
+    /// port's transmit counters).
+    public func withTransmitLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(transmitLock)
+        defer { pthread_mutex_unlock(transmitLock) }
+        return try body()
+    }
+
     /// The doorbell in deferred mode (stack lock held): take every descriptor up to the tail
     /// into the hand-over slots; the frames go on the port in `transmitDeferred`.
     func takeDescriptors(queue q: Int, now: Nanoseconds) {
         let ring = txRings[q]
         let d = deferredQueues[q]
         var taken: UInt64 = 0
+        let base = d.produced.load(ordering: .relaxed)   // only this side writes it
         while ring.hardwareHead != ring.tailRegister {
             let i = ring.hardwareHead
             let desc = ring.descriptors[i]
-            d.slots[i] = DeferredTxQueue.Slot(
+            // Slots go by the hand-over count, each naming its descriptor, so the two sides
+            // never depend on the ring's indices lining up with the counters.
+            d.slots[Int(base &+ taken) & d.mask] = DeferredTxQueue.Slot(
                 start: iommu.translate(desc.address, length: Int(desc.length)).map { UnsafeRawPointer($0) },
-                length: Int(desc.length), endOfPacket: desc.endOfPacket, offload: desc.offload)
+                length: Int(desc.length), descriptor: i, endOfPacket: desc.endOfPacket, offload: desc.offload)
             ring.hardwareHead = (i + 1) & ring.mask
             taken &+= 1
         }
@@ -87,9 +100,14 @@ extension NICModel {
     public func transmitDeferred() -> Bool {
         var any = false
         for _ in 0..<8 {
+            // Fences on both sides of the hand-over: a producer's count, then its try of the
+            // lock; the holder's release of the lock, then its look at the count. One of the
+            // two sees the other.
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
             guard pthread_mutex_trylock(transmitLock) == 0 else { return any }
             for d in deferredQueues where drain(d) { any = true }
             pthread_mutex_unlock(transmitLock)
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
             if !hasTransmitBacklog { return any }
         }
         return any
@@ -98,7 +116,8 @@ extension NICModel {
     /// Frames handed over and not yet on the port (any thread).
     public var hasTransmitBacklog: Bool { deferredQueues.contains { $0.backlog } }
 
-    /// Puts the handed-over frames of one queue on the port (transmit lock held).
+    /// Puts the handed-over frames of one queue on the port (transmit lock held); true when it
+    /// put (or dropped) any.
     private func drain(_ d: DeferredTxQueue) -> Bool {
         var t = d.transmitted.load(ordering: .relaxed)
         let end = d.produced.load(ordering: .acquiring)
@@ -106,7 +125,7 @@ extension NICModel {
         let now = d.doorbellTime.load(ordering: .relaxed)
         var nseg = 0, length = 0, failed = false
         var offload = FrameOffload.none
-        var frames: UInt64 = 0, copied: UInt64 = 0, faults: UInt64 = 0
+        var any = false
         while t != end {
             let s = d.slots[Int(t) & d.mask]
             if nseg == 0 { offload = s.offload }
@@ -120,22 +139,21 @@ extension NICModel {
             t &+= 1
             if s.endOfPacket {
                 if failed {
-                    faults &+= 1
+                    d.faults.wrappingAdd(1, ordering: .relaxed)
                 } else {
                     let frame = UnsafeBufferPointer(start: transmitSegments, count: nseg)
                     let n = offload.isNone ? port.transmit(frame, length: length, now: now)
                         : port.transmit(frame, length: length, offload: offload, now: now)
-                    copied &+= UInt64(max(n, 0))
-                    frames &+= 1
+                    d.copied.wrappingAdd(UInt64(max(n, 0)), ordering: .relaxed)
+                    d.frames.wrappingAdd(1, ordering: .relaxed)
                 }
                 nseg = 0; length = 0; failed = false
+                // After the frame's counters: whoever completes up to here counts it too.
                 d.transmitted.store(t, ordering: .releasing)
+                any = true
             }
         }
-        d.frames.wrappingAdd(frames, ordering: .relaxed)
-        d.copied.wrappingAdd(copied, ordering: .relaxed)
-        d.faults.wrappingAdd(faults, ordering: .relaxed)
-        return true
+        return any
     }
 
     /// Completion, under the stack lock: the descriptors the transmitter finished get their done
@@ -147,7 +165,7 @@ extension NICModel {
             guard t != d.completed else { continue }
             let ring = txRings[q]
             while d.completed != t {
-                ring.descriptors[Int(d.completed) & ring.mask].done = true
+                ring.descriptors[d.slots[Int(d.completed) & d.mask].descriptor].done = true
                 d.completed &+= 1
             }
             let f = d.frames.load(ordering: .relaxed), c = d.copied.load(ordering: .relaxed)

@@ -248,7 +248,7 @@ public final class SharedStack: @unchecked Sendable {
             lock.wakeAll()
             var waits = 0
             while lock.hasDeadline(atOrBefore: target) && waits < 1000 {
-                lock.wait(untilMonotonic: MonotonicClock.read() &+ Time.millisecond)
+                sleep(untilMonotonic: MonotonicClock.read() &+ Time.millisecond)
                 waits += 1
             }
         }

@@ -94,7 +94,7 @@ extension LinuxHost {
         let transmitterCounters = transmitter?.counters
         return shared.withStack { stack, now in
             var r = StatusReport()
-            let tx = port.txStatistics
+            let tx = device.nic.withTransmitLock { port.txStatistics }   // the transmitter writes them
             r.add("interfaces (ip -s link)", stack.devices.map { d in
                 let s = d.stats
                 return [("name", .text(d.name)), ("mtu", .int(Int64(d.mtu))), ("mac", .text(d.mac.description)),

@@ -202,7 +202,8 @@ public final class EngineThread: @unchecked Sendable {
         if let d = direct {
             // The buffers between the NIC's head and the tail are the NIC's: read into them
             // without the lock, complete them under it.
-            let k = shared.withStack { _, _ in
+            // Only reads the ring: the plain lock, not a call (no wake-ups, no transmitting).
+            let k = shared.lock.withLock {
                 device.nic.postedReceiveBuffers(queue: queue, max: batch.capacity, into: directBuffers)
             }
             if k > 0 {
@@ -320,7 +321,8 @@ public final class EngineThread: @unchecked Sendable {
                 wake.watchPort(true)
                 pthread_mutex_unlock(pollLock)
             },
-            wake: { [self] in wake.wakeCaller() })
+            // Weak: the stack's lock keeps this hook after the host let go of the device.
+            wake: { [weak self] in self?.wake.wakeCaller() })
     }
 
     /// Hands the batch to the NIC in hard-IRQ context, running the stack every NAPI weight of

@@ -74,7 +74,8 @@ public final class TransmitThread: @unchecked Sendable {
             var p = pollfd(fd: event, events: Int16(POLLIN), revents: 0)
             _ = poll(&p, 1, -1)
             _ = read(event, &scratch, 8)
-            kicked.store(false, ordering: .releasing)
+            kicked.store(false, ordering: .sequentiallyConsistent)
+            atomicMemoryFence(ordering: .sequentiallyConsistent)
             wakeCount.wrappingAdd(1, ordering: .relaxed)
             if shared.transmitHandedOver() { busyCount.wrappingAdd(1, ordering: .relaxed) }
             if stopFlag.load(ordering: .acquiring) {

@@ -11,10 +11,11 @@ import Skiff
 final class DescriptorIO: @unchecked Sendable {
     let fds: [Int32]
     let vnetHeader: Bool
-    /// Under the stack lock (transmit only).
+    /// Used under the NIC's transmit lock (`NICModel.withTransmitLock`; transmit only).
     private let iov: UnsafeMutablePointer<iovec>
     private let header: UnsafeMutableRawPointer
     private static let iovCapacity = 40
+    /// Written by the transmitter; read under the NIC's transmit lock.
     var tx = PortTxStatistics()
 
     init(fds: [Int32], vnetHeader: Bool) {
