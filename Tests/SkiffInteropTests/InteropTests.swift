@@ -64,6 +64,10 @@ struct InteropTests {
         let final = x.down(p, out)
         #expect(p.terminationStatus == 0)
         #expect(final.contains("icmpInEchos 5"), "\(final)")
+        // No application thread was inside the stack: the engine's replies went out through the
+        // transmit thread (skiff-tx), which the engine woke.
+        let busy = Int(Interop.field(after: "transmit_thread_busy ", in: final)) ?? 0
+        #expect(busy > 0, "no transmit-thread work in:\n\(final)")
     }
 
     @Test(arguments: InteropTests.setups)
