@@ -24,6 +24,23 @@ public enum InternetChecksum {
         var i = 0
         let n = bytes.count
         if let base = bytes.baseAddress {
+            if n >= 64 {
+                // Long buffers: 32-bit halves into four independent 64-bit sums, which cannot
+                // overflow below 2^32 words, so there is no carry chain between the additions.
+                var a0: UInt64 = 0, a1: UInt64 = 0, a2: UInt64 = 0, a3: UInt64 = 0
+                while i + 32 <= n {
+                    let w0 = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    let w1 = base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+                    let w2 = base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)
+                    let w3 = base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)
+                    a0 &+= (w0 & 0xFFFF_FFFF) &+ (w0 >> 32)
+                    a1 &+= (w1 & 0xFFFF_FFFF) &+ (w1 >> 32)
+                    a2 &+= (w2 & 0xFFFF_FFFF) &+ (w2 >> 32)
+                    a3 &+= (w3 & 0xFFFF_FFFF) &+ (w3 >> 32)
+                    i += 32
+                }
+                acc = add(add(a0, a1), add(a2, a3))
+            }
             while i + 32 <= n {
                 acc = add(acc, base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                 acc = add(acc, base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self))
