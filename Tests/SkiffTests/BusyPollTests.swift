@@ -15,14 +15,7 @@ struct BusyPollTests {
     /// Host B's stack shared on the simulator's clock, where nothing moves the wire but the busy
     /// poll; a UDP socket bound on B, and a datagram A has sent towards it (still on the wire).
     func setUp() throws -> (P, SharedStack, Int32, Box<Int>) {
-        let p = Scenarios.switchedPair()
-        let world = Box(p.world)   // used under the stack lock only
-        let shared = SharedStack(manual: p.b, clock: { world.value.now }, advance: { world.value.run(until: $0) })
-        let fd = try shared.socket(.datagram).get()
-        #expect(shared.bind(fd, SocketAddress(.any, 5000)) == nil)
-        let tx = try p.a.socket(.datagram).get()
-        let sent = p.a.sendTo(tx, [7, 8, 9], to: SocketAddress(P.bAddress, 5000), now: p.world.now)
-        #expect(sent == .success(3))
+        let (p, shared, fd) = try Self.datagramOnTheWire()
         let polls = Box(0)
         shared.busyPollDevice = {
             shared.advance(to: shared.now + Time.millisecond)
@@ -92,6 +85,27 @@ struct BusyPollTests {
     func onlyBlockingReceivesPoll() throws {
         let (_, shared, fd, polls) = try setUp()
         shared.busyRead = Time.second
+        Self.receiveNonBlockingThenSend(shared, fd)
+        #expect(polls.value == 0 && shared.busyPollRounds == 0)
+    }
+
+    /// A switched pair with host B's stack shared on the simulator's clock; a UDP socket bound
+    /// on B at 5000, and a datagram [7, 8, 9] A has sent towards it, still on the wire (only
+    /// moving the simulator's time delivers it).
+    static func datagramOnTheWire() throws -> (P, SharedStack, Int32) {
+        let p = Scenarios.switchedPair()
+        let world = Box(p.world)   // used under the stack lock only
+        let shared = SharedStack(manual: p.b, clock: { world.value.now }, advance: { world.value.run(until: $0) })
+        let fd = try shared.socket(.datagram).get()
+        #expect(shared.bind(fd, SocketAddress(.any, 5000)) == nil)
+        let tx = try p.a.socket(.datagram).get()
+        let sent = p.a.sendTo(tx, [7, 8, 9], to: SocketAddress(P.bAddress, 5000), now: p.world.now)
+        #expect(sent == .success(3))
+        return (p, shared, fd)
+    }
+
+    /// A MSG_DONTWAIT receive on `fd` finds nothing (EAGAIN); a 4-byte datagram to host A goes out.
+    static func receiveNonBlockingThenSend(_ shared: SharedStack, _ fd: Int32) {
         var buf = [UInt8](repeating: 0, count: 16)
         let r = buf.withUnsafeMutableBytes { shared.receiveFrom(fd, into: $0, flags: .dontWait) }
         #expect(r.map { $0.0 } == .failure(.EAGAIN))
@@ -99,6 +113,5 @@ struct BusyPollTests {
             shared.sendTo(fd, $0, to: SocketAddress(P.aAddress, 9))
         }
         #expect(sent == .success(4))
-        #expect(polls.value == 0 && shared.busyPollRounds == 0)
     }
 }

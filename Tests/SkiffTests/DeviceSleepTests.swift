@@ -54,13 +54,7 @@ struct DeviceSleepTests {
     /// Host B's stack shared on the simulator's clock; a UDP socket bound on B at 5000, and a
     /// datagram A has sent towards it (still on the wire: only a poll or `advance` delivers it).
     func setUp() throws -> (SharedStack, Int32, FakeSleepDevice) {
-        let p = Scenarios.switchedPair()
-        let world = Box(p.world)   // used under the stack lock only
-        let shared = SharedStack(manual: p.b, clock: { world.value.now }, advance: { world.value.run(until: $0) })
-        let fd = try shared.socket(.datagram).get()
-        #expect(shared.bind(fd, SocketAddress(.any, 5000)) == nil)
-        let tx = try p.a.socket(.datagram).get()
-        #expect(p.a.sendTo(tx, [7, 8, 9], to: SocketAddress(P.bAddress, 5000), now: p.world.now) == .success(3))
+        let (_, shared, fd) = try BusyPollTests.datagramOnTheWire()
         let device = FakeSleepDevice(shared)
         shared.withStack { _, _ in shared.deviceSleep = device.operations }
         return (shared, fd, device)
@@ -79,6 +73,14 @@ struct DeviceSleepTests {
             for _ in 0..<300 where !shared.lock.withLock({ finished.value }) { usleep(10_000) }
             if !shared.lock.withLock({ finished.value }) { shared.advance(to: shared.now + 10 * Time.second) }
         }
+    }
+
+    /// A UDP socket at 5002 that nothing is sent to, with a one-second receive timeout.
+    func idleSocket(_ shared: SharedStack) throws -> Int32 {
+        let idle = try shared.socket(.datagram).get()
+        #expect(shared.bind(idle, SocketAddress(.any, 5002)) == nil)
+        #expect(shared.setFileOption(idle, .receiveTimeout(Time.second)) == nil)
+        return idle
     }
 
     func receive(_ shared: SharedStack, _ fd: Int32) -> (Result<Int, Errno>, [UInt8]) {
@@ -124,9 +126,7 @@ struct DeviceSleepTests {
     @Test("a caller that blocks later takes the device over; the first sleeps on the condition variable until its timeout")
     func newestBlockedCallerTakesTheDevice() throws {
         let (shared, fd, device) = try setUp()
-        let idle = try shared.socket(.datagram).get()
-        #expect(shared.bind(idle, SocketAddress(.any, 5002)) == nil)
-        #expect(shared.setFileOption(idle, .receiveTimeout(Time.second)) == nil)
+        let idle = try idleSocket(shared)
         #expect(shared.setFileOption(fd, .receiveTimeout(5 * Time.second)) == nil)
         let first = Box<Result<Int, Errno>?>(nil)
         let joinFirst = later(0) { first.value = receive(shared, idle).0 }
@@ -155,9 +155,7 @@ struct DeviceSleepTests {
     @Test("when the host takes the device back, its sleeper gives it back and waits on the condition variable")
     func hostTakesTheDeviceBack() throws {
         let (shared, _, device) = try setUp()
-        let idle = try shared.socket(.datagram).get()
-        #expect(shared.bind(idle, SocketAddress(.any, 5002)) == nil)
-        #expect(shared.setFileOption(idle, .receiveTimeout(Time.second)) == nil)
+        let idle = try idleSocket(shared)
         let result = Box<Result<Int, Errno>?>(nil)
         let join = later(0) { result.value = receive(shared, idle).0 }
         for _ in 0..<500 where device.locked({ device.sleeps }) == 0 { usleep(2_000) }
@@ -173,13 +171,7 @@ struct DeviceSleepTests {
     @Test("non-blocking receives and sends never take the device")
     func onlyBlockingReceivesSleepOnTheDevice() throws {
         let (shared, fd, device) = try setUp()
-        var buf = [UInt8](repeating: 0, count: 16)
-        let r = buf.withUnsafeMutableBytes { shared.receiveFrom(fd, into: $0, flags: .dontWait) }
-        #expect(r.map { $0.0 } == .failure(.EAGAIN))
-        let sent = [UInt8](repeating: 1, count: 4).withUnsafeBytes {
-            shared.sendTo(fd, $0, to: SocketAddress(P.aAddress, 9))
-        }
-        #expect(sent == .success(4))
+        BusyPollTests.receiveNonBlockingThenSend(shared, fd)
         #expect(device.acquires == 0 && shared.deviceSleeps == 0)
     }
 }
