@@ -195,15 +195,12 @@ extension NetworkStack {
     }
 
     /// Puts the frames that doorbells handed to deferred transmitters on their ports, without
-    /// the stack lock; true when some were. `nics` comes from `deferredTransmitNICs`.
+    /// the stack lock; true when some were (`nics`: those `SharedStack.deferTransmits(on:)` set).
     public static func transmitDeferred(_ nics: [NICModel]) -> Bool {
         var any = false
         for nic in nics where nic.transmitDeferred() { any = true }
         return any
     }
-
-    /// The NICs that transmit outside the stack lock.
-    public var deferredTransmitNICs: [NICModel] { devices.map(\.nic).filter(\.deferredTransmit) }
 
     /// A doorbell handed frames over since the last call (and clears the note).
     @inline(__always)

@@ -162,7 +162,7 @@ public final class SharedStack: @unchecked Sendable {
             }
             // Done when nothing waits. When another thread held the transmit lock, it looks
             // again after letting go (and so takes what this thread handed over): leave it.
-            if !sent || !nics.contains(where: \.hasTransmitBacklog) { return any }
+            if !sent || !nics.contains(where: { $0.hasTransmitBacklog }) { return any }
         }
         // Still more after many rounds (other threads keep sending): leave the rest to the
         // transmitter, or to the next thread that leaves the lock.
