@@ -146,6 +146,6 @@ bulk_skiff_to_kernel "--offload" "(--offload)"
 bulk_kernel_to_skiff "" "(no offload)"
 bulk_kernel_to_skiff "--offload" "(--offload)"
 kernel_kernel
-rr_skiff "" "(engine thread wakes the echo thread)"
-rr_skiff "--sleep-on-device" "(--sleep-on-device: the blocked echo thread sleeps on the TAP)"
+rr_skiff "" "(default: the blocked echo thread sleeps on the TAP)"
+rr_skiff "--no-sleep-on-device" "(--no-sleep-on-device: the engine thread wakes the echo thread)"
 rr_skiff "--busy-read ${BUSY_READ:-200}" "(--busy-read ${BUSY_READ:-200}: the blocked echo thread polls the TAP)"

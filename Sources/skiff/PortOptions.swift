@@ -27,8 +27,8 @@ struct PortOptions: ParsableArguments {
     var busyPoll = 0
     @Option(name: .customLong("busy-read"), help: ArgumentHelp("A blocked receive polls the device itself this many microseconds before sleeping, saving the wake-ups of the engine and of the caller (Linux: net.core.busy_read, SO_BUSY_POLL).", valueName: "usec"))
     var busyRead = 0
-    @Flag(name: .customLong("sleep-on-device"), help: "A blocked receive sleeps on the device and processes the frames that wake it in its own thread, so a request wakes one thread instead of the engine and then the caller (one queue; the engine keeps the timers).")
-    var sleepOnDevice = false
+    @Flag(name: .customLong("sleep-on-device"), inversion: .prefixedNo, help: "A blocked receive sleeps on the device and processes the frames that wake it in its own thread: a request wakes one thread instead of the engine and then the caller; while a stream flows the engine takes over again (default with one queue; --no-sleep-on-device: the engine alone polls the device).")
+    var sleepOnDevice: Bool? = nil
     @Flag(name: .customLong("link-up"), help: "Also bring the kernel side of the device up and set its MTU to --mtu.")
     var linkUp = false
 
@@ -41,7 +41,7 @@ struct PortOptions: ParsableArguments {
         guard (1...16).contains(queues) else { throw ValidationError("--queues \(queues) is outside 1...16") }
         if offload && tap == nil { throw ValidationError("--offload needs --tap") }
         if queues > 1 && packet != nil { throw ValidationError("--queues needs --tap or --tun") }
-        if sleepOnDevice && queues > 1 { throw ValidationError("--sleep-on-device needs one queue (--queues 1)") }
+        if sleepOnDevice == true && queues > 1 { throw ValidationError("--sleep-on-device needs one queue (--queues 1)") }
         guard (0...1_000_000).contains(busyPoll) else { throw ValidationError("--busy-poll must be 0...1000000 µs") }
         guard (0...1_000_000).contains(busyRead) else { throw ValidationError("--busy-read must be 0...1000000 µs") }
     }
@@ -66,7 +66,7 @@ struct PortOptions: ParsableArguments {
         c.configureKernelSide = linkUp
         c.busyPoll = Nanoseconds(busyPoll) * 1000
         c.busyRead = Nanoseconds(busyRead) * 1000
-        c.sleepOnDevice = sleepOnDevice
+        c.sleepOnDevice = sleepOnDevice ?? (queues == 1)
         return c
     }
 }

@@ -151,20 +151,22 @@ struct InteropTests {
     }
 
     /// Busy polling (`--busy-read`): blocked receives poll the TAP themselves and run NET_RX in
-    /// their own threads, beside the engine thread. The echoes and the digest must not change,
-    /// and the final counters must show that callers did poll.
+    /// their own threads, beside the engine thread (`--no-sleep-on-device`: a caller whose busy
+    /// poll runs out sleeps on the condition variable, and the engine alone watches the device).
+    /// The echoes and the digest must not change, and the final counters must show that callers
+    /// did poll.
     @Test func busyPollingReceiversKeepEchoesAndDigests() throws {
         let ns = try Namespace("busy")
         defer { ns.close() }
         try ns.makeTap()
         let x = Interop(ns: ns)
-        let (p, out) = try x.up(["--tap", "tap0"], ["--serve", "echo:7", "--busy-read", "100"])
+        let (p, out) = try x.up(["--tap", "tap0"], ["--serve", "echo:7", "--busy-read", "100", "--no-sleep-on-device"])
         let r = ns.exec(KernelPeer.echoClients(host: "10.0.0.2", port: 7, count: 20, bytes: 20_000), timeout: 120)
         let final = x.down(p, out)
         #expect(r.output.contains("echo ok 20 bad []"), "\(r.output)\n\(final)")
         let rounds = Int(Interop.field(after: "busy_read_rounds ", in: final)) ?? 0
         #expect(rounds > 0, "no busy-read rounds in:\n\(final)")
-        let (ksent, mine, log) = try x.receiveFromKernel(["--tap", "tap0"], bytes: 64 << 20, extra: ["--busy-read", "100"])
+        let (ksent, mine, log) = try x.receiveFromKernel(["--tap", "tap0"], bytes: 64 << 20, extra: ["--busy-read", "100", "--no-sleep-on-device"])
         #expect(!ksent.isEmpty && ksent == mine, "\(log)")
     }
 

@@ -12,6 +12,8 @@ final class FakeSleepDevice: @unchecked Sendable {
     private var pending = false
     private var woken = false
     private(set) var held = false
+    /// What each poll reports having read.
+    var framesPerPoll = 1
     private(set) var acquires = 0, releases = 0, sleeps = 0, polls = 0, wakes = 0
     let shared: SharedStack
 
@@ -38,7 +40,7 @@ final class FakeSleepDevice: @unchecked Sendable {
             poll: { [self] in
                 locked { pending = false; polls += 1 }
                 shared.advance(to: shared.now + Time.millisecond)
-                return true
+                return locked { framesPerPoll }
             },
             release: { [self] in locked { held = false; releases += 1 } },
             wake: { [self] in locked { woken = true; wakes += 1; condition.broadcast() } })
@@ -166,6 +168,31 @@ struct DeviceSleepTests {
         join()
         #expect(result.value == .failure(.EAGAIN))
         #expect(device.acquires == 1)
+    }
+
+    @Test("a poll that reads a stream's worth of frames leaves the device to the engine for a while: the next blocked receive does not take it")
+    func aStreamPausesDeviceSleep() throws {
+        let (shared, fd, device) = try setUp()
+        shared.deviceSleepPause = 60 * Time.second   // real time: outlasts the test
+        device.locked { device.framesPerPoll = shared.deviceSleepStreamFrames }
+        #expect(shared.setFileOption(fd, .receiveTimeout(5 * Time.second)) == nil)
+        let join = later(0) {
+            for _ in 0..<500 where device.locked({ device.sleeps }) == 0 { usleep(2_000) }
+            device.raise()
+        }
+        let (r, _) = receive(shared, fd)
+        join()
+        #expect(r == .success(3))
+        #expect(shared.deviceSleepPauses == 1 && device.acquires == 1 && device.releases == 1)
+        // Paused: a blocked receive sleeps on the condition variable; its timeout ends it.
+        let idle = try idleSocket(shared)
+        let result = Box<Result<Int, Errno>?>(nil)
+        let joinIdle = later(0) { result.value = receive(shared, idle).0 }
+        for _ in 0..<500 where !shared.lock.withLock({ shared.lock.hasSleepers }) { usleep(2_000) }
+        shared.advance(to: shared.now + 2 * Time.second)
+        joinIdle()
+        #expect(result.value == .failure(.EAGAIN))
+        #expect(device.acquires == 1 && shared.deviceSleeps == 1)
     }
 
     @Test("non-blocking receives and sends never take the device")

@@ -20,9 +20,9 @@ public struct DeviceSleep: Sendable {
     /// Sleeps, with the stack unlocked, until the device has frames, `wake` is called or the
     /// monotonic deadline passes (nil: no limit); true when the device has frames.
     public var sleep: @Sendable (_ deadline: Nanoseconds?) -> Bool
-    /// Runs one NAPI poll of the device with the stack unlocked; true when it read frames.
+    /// Runs one NAPI poll of the device with the stack unlocked; returns the frames it read.
     /// Linux: `napi_busy_loop()` → `napi_poll()`.
-    public var poll: @Sendable () -> Bool
+    public var poll: @Sendable () -> Int
     /// Gives the device back to the engine and unmasks its wake-ups (with or without the lock).
     public var release: @Sendable () -> Void
     /// Ends a `sleep` early, from any thread, with the stack locked (`StackLock.wakeAll`).
@@ -30,7 +30,7 @@ public struct DeviceSleep: Sendable {
 
     public init(acquire: @escaping @Sendable () -> Bool,
                 sleep: @escaping @Sendable (_ deadline: Nanoseconds?) -> Bool,
-                poll: @escaping @Sendable () -> Bool,
+                poll: @escaping @Sendable () -> Int,
                 release: @escaping @Sendable () -> Void,
                 wake: @escaping @Sendable () -> Void) {
         self.acquire = acquire

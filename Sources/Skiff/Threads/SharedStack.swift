@@ -65,6 +65,16 @@ public final class SharedStack: @unchecked Sendable {
     public private(set) var deviceHandoffs: UInt64 = 0
     /// A blocked caller wants the device that another caller sleeps on (under the lock).
     var deviceWanted = false
+    /// A poll after a device sleep that reads this many frames or more means a stream is
+    /// flowing: callers then leave the device to the engine for `deviceSleepPause`, so that the
+    /// engine's NET_RX work runs beside the application's copying instead of in its thread.
+    public var deviceSleepStreamFrames = 16
+    public var deviceSleepPause: Nanoseconds = 10 * Time.millisecond
+    /// Until when callers leave the device to the engine (monotonic), and how often that began.
+    var deviceSleepPausedUntil: Nanoseconds = 0
+    public private(set) var deviceSleepPauses: UInt64 = 0
+    /// Device sleeping is paused (a stream was flowing a moment ago).
+    var deviceSleepPaused: Bool { deviceSleepPausedUntil != 0 && MonotonicClock.read() < deviceSleepPausedUntil }
 
     /// A stack on the monotonic clock; an engine thread must run it.
     public init(stack: NetworkStack, lock: StackLock = StackLock()) {
@@ -336,13 +346,17 @@ public final class SharedStack: @unchecked Sendable {
             wakeEngineIfNeeded()
             if let poll = poller, busyPoll(poll, until: &busyUntil) { continue }
             if wait, !sending, !handedOver, let device = owned ?? deviceSleep {
-                if deviceSleep == nil || (owned != nil && deviceWanted) {
-                    // The host took the device back, or a caller that blocked after this one
-                    // wants it: give it back, and sleep on the condition variable from now on.
+                let paused = deviceSleepPaused
+                if owned != nil && (deviceSleep == nil || deviceWanted || paused) {
+                    // The host took the device back, a caller that blocked after this one wants
+                    // it, or a stream is flowing: give it back, and sleep on the condition
+                    // variable (for this call, unless only paused).
                     device.release()
                     owned = nil
                     if deviceWanted { deviceWanted = false; deviceHandoffs &+= 1; handedOver = true }
                     lock.wakeAll()
+                } else if paused {
+                    // A stream is flowing: the engine polls the device meanwhile.
                 } else if owned != nil || device.acquire() {
                     if owned == nil { owned = device; deviceWanted = false }
                     sleepOnDevice(device, until: timeSource == .monotonic ? deadline : nil)
@@ -379,6 +393,10 @@ public final class SharedStack: @unchecked Sendable {
         unlockAndTransmit()
         let read = device.poll()
         lock.lock()
-        if read { deviceSleepPolls &+= 1 }
+        if read > 0 { deviceSleepPolls &+= 1 }
+        if read >= deviceSleepStreamFrames {
+            deviceSleepPausedUntil = MonotonicClock.read() &+ deviceSleepPause
+            deviceSleepPauses &+= 1
+        }
     }
 }

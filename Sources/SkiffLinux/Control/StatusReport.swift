@@ -156,7 +156,7 @@ extension LinuxHost {
                             ("batches", .int(Int64(e.batches))), ("busy_poll_hits", .int(Int64(e.busyPollHits))), ("caller_busy_polls", .int(Int64(e.callerBusyPolls))), ("frames_to_nic", .int(Int64(e.framesToNIC))), ("runs", .int(Int64(e.runs)))])
             }
             cpu.append([("busy_read_rounds", .int(Int64(shared.busyPollRounds))), ("busy_read_hits", .int(Int64(shared.busyPollHits))),
-                        ("device_sleeps", .int(Int64(shared.deviceSleeps))), ("device_sleep_polls", .int(Int64(shared.deviceSleepPolls))), ("device_handoffs", .int(Int64(shared.deviceHandoffs))),
+                        ("device_sleeps", .int(Int64(shared.deviceSleeps))), ("device_sleep_polls", .int(Int64(shared.deviceSleepPolls))), ("device_handoffs", .int(Int64(shared.deviceHandoffs))), ("device_sleep_pauses", .int(Int64(shared.deviceSleepPauses))),
                         ("lock_sleeps", .int(Int64(shared.lock.wakeups)))])
             if let t = transmitterCounters {
                 cpu.append([("transmit_thread_wakeups", .int(Int64(t.wakeups))), ("transmit_thread_busy", .int(Int64(t.transmitted)))])

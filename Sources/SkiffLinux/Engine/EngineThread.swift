@@ -315,7 +315,7 @@ public final class EngineThread: @unchecked Sendable {
             sleep: { [self] deadline in wake.callerSleep(until: deadline) },
             poll: { [self] in
                 callerPolls &+= 1
-                return pollOnce(woken: false, onlyFrames: true).frames > 0
+                return pollOnce(woken: false, onlyFrames: true).frames
             },
             release: { [self] in
                 wake.watchPort(true)

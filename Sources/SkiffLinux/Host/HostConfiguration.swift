@@ -38,8 +38,8 @@ public struct HostConfiguration: Sendable {
     /// A blocked receive polls the port itself this long before sleeping (0: never).
     public var busyRead: Nanoseconds = 0
     /// A blocked receive sleeps on the port and runs its NAPI poll itself (`DeviceSleep`),
-    /// with one queue; the engine keeps the timers.
-    public var sleepOnDevice = false
+    /// with one queue; the engine keeps the timers, and takes the port back while a stream flows.
+    public var sleepOnDevice = true
     /// Descriptor ring size of Skiff's NIC.
     public var ringSize = 512
     public var seed: UInt64 = 0x5EED
