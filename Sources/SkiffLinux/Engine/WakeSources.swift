@@ -60,7 +60,11 @@ final class WakeSources: @unchecked Sendable {
     /// (by the engine, or by the wake hook in another thread), which guards `armedAt`.
     func arm(at deadline: Nanoseconds?) {
         let d = deadline ?? .max
-        if d == armedAt { return }
+        // A later deadline keeps the earlier expiry: the engine then wakes once early, finds
+        // nothing due and arms the timer again. Retransmission timers move later with every
+        // ACK, and re-arming at each wake-up would cost a system call per wake-up (Linux's timer
+        // wheel likewise lets a postponed timer fire early and requeue itself).
+        if d >= armedAt { return }
         armedAt = d
         _ = skiff_timerfd_arm(timer, d == .max ? 0 : max(d, 1))
     }
