@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Skiff
 @testable import SkiffLinux
 
 @Suite struct ParsingAndReportTests {
@@ -22,6 +23,13 @@ import Testing
     @Test func aMissingInterfaceIsNamed() {
         #expect(throws: PortError.noSuchDevice("skiffnosuch0")) { _ = try InterfaceControl.index(of: "skiffnosuch0") }
         #expect(PortError.busy(device: "tap0").description == "device tap0 is busy: another process is attached to it")
+    }
+
+    @Test func waitingForAnInterfaceThatIsMissingOrBadlyNamedReturnsAtOnce() {
+        // No interface to wait for: false without sleeping out the limit (an hour here).
+        for name in ["skiffnosuch0", "", "a-name-that-is-too-long", "a/b"] {
+            #expect(!InterfaceControl.waitUntilRunning(name, limit: 3600 * Time.second))
+        }
     }
 
     @Test func theReportIsValidJSONAndText() throws {

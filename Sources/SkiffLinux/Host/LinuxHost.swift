@@ -36,6 +36,8 @@ public final class LinuxHost: @unchecked Sendable {
                 try InterfaceControl.setMTU(c.mtu, of: c.attachment.deviceName)
                 try InterfaceControl.setUp(c.attachment.deviceName)
             }
+            // Until the kernel has activated the interface's qdisc, what it sends is dropped.
+            InterfaceControl.waitUntilRunning(c.attachment.deviceName)
         } catch let e as PortError {
             throw .port(e)
         } catch let e as HostError {

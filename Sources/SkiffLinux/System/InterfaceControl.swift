@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSkiffLinux
+import Skiff
 import SkiffWire
 
 /// `struct ifreq` as bytes: 16 bytes of name, then a 24-byte union (flags, MTU, index or a
@@ -89,6 +90,30 @@ public enum InterfaceControl {
             guard r.ioctl(fd, LinuxConstants.SIOCSIFMTU) == 0 else {
                 throw PortError.from(errno: errno, operation: "set the MTU of", device: name)
             }
+        }
+    }
+
+    /// Waits (bounded) until an interface that is up is also running: after a TAP or TUN gets
+    /// its first descriptor the kernel turns the carrier on, but activates the device's qdisc
+    /// only when its link-watch work runs; until then what the kernel sends on it is dropped (a
+    /// first SYN-ACK or ARP reply lost costs a one-second retransmission). An interface that is
+    /// down, or whose flags cannot be read, is not waited for. Returns whether it is running.
+    /// Linux: `linkwatch_do_dev()` → `dev_activate()`, seen as IFF_RUNNING (`dev_get_flags`).
+    @discardableResult
+    public static func waitUntilRunning(_ name: String, limit: Nanoseconds = 2 * Time.second) -> Bool {
+        guard var r = try? InterfaceRequest(name: name) else { return false }
+        let deadline = MonotonicClock.read() &+ limit
+        while true {
+            let flags: Int16? = try? withControlSocket(name) { (fd: Int32) throws(PortError) -> Int16 in
+                guard r.ioctl(fd, LinuxConstants.SIOCGIFFLAGS) == 0 else {
+                    throw PortError.from(errno: errno, operation: "read the flags of", device: name)
+                }
+                return r.short
+            }
+            guard let f = flags, f & LinuxConstants.IFF_UP != 0 else { return false }
+            if f & LinuxConstants.IFF_RUNNING != 0 { return true }
+            if MonotonicClock.read() >= deadline { return false }
+            usleep(2_000)
         }
     }
 

@@ -23,6 +23,7 @@ enum LinuxConstants {
     static let SIOCGIFHWADDR: UInt = 0x8927
     static let SIOCGIFINDEX: UInt = 0x8933
     static let IFF_UP: Int16 = 0x1
+    static let IFF_RUNNING: Int16 = 0x40
 
     // linux/if_packet.h, linux/if_ether.h
     static let ETH_P_ALL: UInt16 = 0x0003
