@@ -51,14 +51,7 @@ struct BusyPollTests {
 
     @Test("without busy_read the device is never polled by the caller: it sleeps until its timeout")
     func withoutBusyReadTheCallerSleeps() throws {
-        let shared = SharedStack(stack: NetworkStack(name: "solo"))
-        let fd = try shared.socket(.datagram).get()
-        #expect(shared.bind(fd, SocketAddress(.any, 5001)) == nil)
-        #expect(shared.setFileOption(fd, .receiveTimeout(20 * Time.millisecond)) == nil)
-        let polls = Box(0)
-        shared.busyPollDevice = { polls.value += 1; return false }
-        var buf = [UInt8](repeating: 0, count: 16)
-        let r = buf.withUnsafeMutableBytes { shared.receiveFrom(fd, into: $0) }
+        let (shared, polls, r) = try Self.receiveAloneWithTimeout(20 * Time.millisecond, busyRead: 0)
         #expect(r.map { $0.0 } == .failure(.EAGAIN))
         #expect(polls.value == 0 && shared.busyPollRounds == 0)
         #expect(shared.lock.wakeups >= 1)
@@ -66,15 +59,7 @@ struct BusyPollTests {
 
     @Test("busy polling ends after busy_read: a poll that brings nothing leaves the caller to sleep until its timeout")
     func busyReadRunsOut() throws {
-        let shared = SharedStack(stack: NetworkStack(name: "solo"))
-        let fd = try shared.socket(.datagram).get()
-        #expect(shared.bind(fd, SocketAddress(.any, 5001)) == nil)
-        #expect(shared.setFileOption(fd, .receiveTimeout(30 * Time.millisecond)) == nil)
-        let polls = Box(0)
-        shared.busyRead = Time.millisecond
-        shared.busyPollDevice = { polls.value += 1; return false }
-        var buf = [UInt8](repeating: 0, count: 16)
-        let r = buf.withUnsafeMutableBytes { shared.receiveFrom(fd, into: $0) }
+        let (shared, polls, r) = try Self.receiveAloneWithTimeout(30 * Time.millisecond, busyRead: Time.millisecond)
         #expect(r.map { $0.0 } == .failure(.EAGAIN))
         #expect(polls.value >= 1 && shared.busyPollRounds == UInt64(polls.value))
         #expect(shared.busyPollHits == 0)
@@ -102,6 +87,22 @@ struct BusyPollTests {
         let sent = p.a.sendTo(tx, [7, 8, 9], to: SocketAddress(P.bAddress, 5000), now: p.world.now)
         #expect(sent == .success(3))
         return (p, shared, fd)
+    }
+
+    /// A blocking recvfrom on a lone stack's UDP socket that nothing reaches, with a receive
+    /// timeout and `busyRead`, whose device poll counts its calls and never finds a frame.
+    static func receiveAloneWithTimeout(_ timeout: Nanoseconds, busyRead: Nanoseconds) throws
+        -> (SharedStack, Box<Int>, Result<(Int, SocketAddress), Errno>) {
+        let shared = SharedStack(stack: NetworkStack(name: "solo"))
+        let fd = try shared.socket(.datagram).get()
+        #expect(shared.bind(fd, SocketAddress(.any, 5001)) == nil)
+        #expect(shared.setFileOption(fd, .receiveTimeout(timeout)) == nil)
+        let polls = Box(0)
+        shared.busyRead = busyRead
+        shared.busyPollDevice = { polls.value += 1; return false }
+        var buf = [UInt8](repeating: 0, count: 16)
+        let r = buf.withUnsafeMutableBytes { shared.receiveFrom(fd, into: $0) }
+        return (shared, polls, r)
     }
 
     /// A MSG_DONTWAIT receive on `fd` finds nothing (EAGAIN); a 4-byte datagram to host A goes out.

@@ -67,7 +67,7 @@ struct DeferredTransmitTests {
         #expect(port.frames.isEmpty && ring.nextToClean == 0)
         #expect(stack.pool.statistics.inUse > baseline)
         // The transmitter (any thread, no stack lock) puts it on the port, gathered from both.
-        #expect(NetworkStack.transmitDeferred([dev.nic]))
+        #expect(dev.nic.transmitDeferred())
         #expect(port.frames.count == 1 && port.segmentCounts == [2])
         #expect(port.frames[0].count == 342 && tagAndSeq(port.frames[0]) == (7, 1))
         #expect(port.frames[0][42...].allSatisfy { $0 == 0xB0 })
@@ -79,7 +79,7 @@ struct DeferredTransmitTests {
         #expect(ring.nextToClean == 2)
         #expect(stack.pool.statistics.inUse == baseline)
         // Nothing left: another transmit or completion does nothing.
-        #expect(!NetworkStack.transmitDeferred([dev.nic]))
+        #expect(!dev.nic.transmitDeferred())
         stack.completeDeferredTransmits(now: 4)
         #expect(dev.nic.txFrames == 1 && port.frames.count == 1)
     }
@@ -87,7 +87,7 @@ struct DeferredTransmitTests {
     @Test("transmit and completion with nothing handed over, or on a NIC that transmits at the doorbell, do nothing")
     func nothingHandedOverIsANoOp() {
         let (stack, dev, port) = makeStack()
-        #expect(!NetworkStack.transmitDeferred([dev.nic]))
+        #expect(!dev.nic.transmitDeferred())
         stack.completeDeferredTransmits(now: 1)
         #expect(port.frames.isEmpty && dev.nic.txFrames == 0)
         dev.nic.deferredTransmit = false
@@ -95,7 +95,7 @@ struct DeferredTransmitTests {
         stack.processContext(now: 2) { stack.devQueueXmit(pending.take()!, device: dev) }
         // Synchronous NIC: the frame left at the doorbell; no hand-over, nothing to transmit.
         #expect(port.frames.count == 1 && !stack.transmitPending)
-        #expect(!NetworkStack.transmitDeferred([dev.nic]))
+        #expect(!dev.nic.transmitDeferred())
     }
 
     @Test("four threads sending through a SharedStack: every frame reaches the port once, in each thread's order, and the ring ends clean")

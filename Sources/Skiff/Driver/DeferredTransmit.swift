@@ -180,7 +180,6 @@ extension NICModel {
 }
 
 extension NetworkStack {
-
     /// Completes what the deferred transmitters finished and runs the interrupts and softirqs
     /// that follows (TX clean, a woken queue's qdisc), as the CPU that takes the completion
     /// interrupt does. Stack lock held.
@@ -192,14 +191,6 @@ extension NetworkStack {
         for dev in devices where dev.nic.deferredTransmit { dev.nic.completeDeferred(now: now) }
         contexts.leave()
         _ = run(now: now)
-    }
-
-    /// Puts the frames that doorbells handed to deferred transmitters on their ports, without
-    /// the stack lock; true when some were (`nics`: those `SharedStack.deferTransmits(on:)` set).
-    public static func transmitDeferred(_ nics: [NICModel]) -> Bool {
-        var any = false
-        for nic in nics where nic.transmitDeferred() { any = true }
-        return any
     }
 
     /// A doorbell handed frames over since the last call (and clears the note).

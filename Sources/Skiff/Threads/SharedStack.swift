@@ -161,7 +161,8 @@ public final class SharedStack: @unchecked Sendable {
         let nics = deferredNICs   // written once before traffic; an array copy is a retain
         var any = false
         for _ in 0..<64 {
-            let sent = NetworkStack.transmitDeferred(nics)
+            var sent = false
+            for nic in nics where nic.transmitDeferred() { sent = true }
             if sent {
                 any = true
                 lock.lock()

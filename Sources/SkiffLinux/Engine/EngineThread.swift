@@ -119,13 +119,7 @@ public final class EngineThread: @unchecked Sendable {
 
     /// Starts the thread.
     public func start() throws(PortError) {
-        let box = Unmanaged.passRetained(self)
-        let r = pthread_create(&thread, nil, { arg in
-            let engine = Unmanaged<EngineThread>.fromOpaque(arg!).takeRetainedValue()
-            engine.loop()
-            return nil
-        }, box.toOpaque())
-        guard r == 0 else { box.release(); throw .system(operation: "pthread_create", device: port.name, errno: r) }
+        thread = try startNamedThread("skiff-eng/\(queue)") { [self] in loop() }.get()
         started = true
     }
 
@@ -156,8 +150,6 @@ public final class EngineThread: @unchecked Sendable {
     public var receiveBatch: FrameBatch { batch }
 
     private func loop() {
-        var name = Array("skiff-eng/\(queue)".utf8.prefix(15)) + [0]
-        _ = name.withUnsafeMutableBufferPointer { $0.withMemoryRebound(to: CChar.self) { skiff_pthread_setname_np(pthread_self(), $0.baseAddress!) } }
         var keepPolling = true
         defer { shared.withStack { _, _ in stats.cpuTime = threadCPUTime() } }
         while !stopFlag.load(ordering: .acquiring) {
@@ -242,15 +234,8 @@ public final class EngineThread: @unchecked Sendable {
                 stats.batches &+= 1
                 deliver(frames, stack: stack, now: now)
             }
-            stack.run(now: now)
-            stats.runs &+= 1
-            let d = stack.nextDeadline()
-            if ownsTimers {
-                shared.engineWakeAt = d ?? .max
-                if !onlyFrames { wake.noteExpiry() }   // the engine's own sleep drained the timer
-                wake.arm(at: d)   // under the lock, as the hook arms it
-            }
-            return d
+            // The engine's own sleep drained the timer; a caller's poll did not.
+            return runStack(stack, now: now, timerDrained: !onlyFrames)
         }
         return (frames, posted, next)
     }
@@ -260,17 +245,23 @@ public final class EngineThread: @unchecked Sendable {
     private func runWithoutPort(woken: Bool) -> Bool {
         let next: Nanoseconds? = shared.withStackLeavingTransmits { stack, now in
             stats.wakeups &+= woken ? 1 : 0
-            stack.run(now: now)
-            stats.runs &+= 1
-            let d = stack.nextDeadline()
-            if ownsTimers {
-                shared.engineWakeAt = d ?? .max
-                wake.noteExpiry()
-                wake.arm(at: d)
-            }
-            return d
+            return runStack(stack, now: now, timerDrained: true)
         }
         return next.map { $0 <= MonotonicClock.read() } ?? false
+    }
+
+    /// Runs the stack (interrupts, softirqs, timers) under the lock and returns its next
+    /// deadline; queue 0's engine re-arms its timerfd for it there, as the wake hook does.
+    private func runStack(_ stack: NetworkStack, now: Nanoseconds, timerDrained: Bool) -> Nanoseconds? {
+        stack.run(now: now)
+        stats.runs &+= 1
+        let d = stack.nextDeadline()
+        if ownsTimers {
+            shared.engineWakeAt = d ?? .max
+            if timerDrained { wake.noteExpiry() }
+            wake.arm(at: d)
+        }
+        return d
     }
 
     /// Whether the port has a frame to read now (`poll` with no timeout).

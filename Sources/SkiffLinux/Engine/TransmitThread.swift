@@ -46,13 +46,7 @@ public final class TransmitThread: @unchecked Sendable {
     }
 
     public func start() throws(PortError) {
-        let box = Unmanaged.passRetained(self)
-        let r = pthread_create(&thread, nil, { arg in
-            let t = Unmanaged<TransmitThread>.fromOpaque(arg!).takeRetainedValue()
-            t.loop()
-            return nil
-        }, box.toOpaque())
-        guard r == 0 else { box.release(); throw .system(operation: "pthread_create", device: "transmitter", errno: r) }
+        thread = try startNamedThread("skiff-tx") { [self] in loop() }.get()
         started = true
     }
 
@@ -67,8 +61,6 @@ public final class TransmitThread: @unchecked Sendable {
     }
 
     private func loop() {
-        var name = Array("skiff-tx".utf8) + [0]
-        _ = name.withUnsafeMutableBufferPointer { $0.withMemoryRebound(to: CChar.self) { skiff_pthread_setname_np(pthread_self(), $0.baseAddress!) } }
         var scratch: UInt64 = 0
         while true {
             var p = pollfd(fd: event, events: Int16(POLLIN), revents: 0)
