@@ -100,10 +100,7 @@ extension PacketdrillHost {
             let total = parts.reduce(0) { $0 + $1.count }
             if stack.tcpInfoSocket(h) == nil {
                 sf.remove(.zerocopy)   // UDP: no SO_ZEROCOPY here, so Linux ignores the flag
-                var gathered = [UInt8]()
-                gathered.reserveCapacity(total)
-                for p in parts { gathered.append(contentsOf: p) }
-                let r: SyscallResult = gathered.withUnsafeBytes { data in
+                let r: SyscallResult = IOVector.gather(parts).withUnsafeBytes { data in
                     blockingCall(wait: wait, timeout: file.sendTimeout) {
                         let r = stack.sendTo(h, data, to: to, flags: sf, now: now)
                         if case .failure(.EAGAIN) = r { return .wouldBlock(r) }
@@ -123,10 +120,7 @@ extension PacketdrillHost {
             if parts.count == 1 {
                 attempt = fastOpen(parts[0])
             } else {
-                var gathered = [UInt8]()
-                gathered.reserveCapacity(total)
-                for p in parts { gathered.append(contentsOf: p) }
-                attempt = gathered.withUnsafeBytes { fastOpen($0) }
+                attempt = IOVector.gather(parts).withUnsafeBytes { fastOpen($0) }
             }
             if let r = attempt {
                 // TCP Fast Open (Linux: tcp_sendmsg_fastopen): what the SYN took; a blocking
@@ -223,9 +217,10 @@ struct IOVector {
         }
     }
 
-    func gather() -> [UInt8] {
+    /// The parts in one contiguous copy (a datagram, or the data of a Fast Open SYN).
+    static func gather(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(total)
+        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
         for p in parts { out.append(contentsOf: p) }
         return out
     }

@@ -195,6 +195,32 @@ import SkiffWire
         #expect(p.take().map(\.length) == [18])
     }
 
+    /// sendmsg with bad input: a descriptor that is not open, or not a TCP socket, is EBADF; an
+    /// empty vector and zero-length elements send nothing and are not errors; zero-length
+    /// elements around data leave only the data on the wire; none of it takes a zerocopy id.
+    @Test func sendmsgWithBadDescriptorsOrEmptyPartsIsAnErrorOrNothing() throws {
+        let (p, fd, s) = Self.zerocopyConnection()
+        let udp = try p.stack.socket(.datagram).get()
+        let empty: [UnsafeRawBufferPointer] = []
+        for bad in [Int32(-1), 9999, udp] {
+            #expect(empty.withUnsafeBufferPointer { p.stack.sendmsg(bad, $0, now: p.now) } == .failure(.EBADF))
+        }
+        #expect(empty.withUnsafeBufferPointer { p.stack.sendmsg(fd, $0, flags: .zerocopy, now: p.now) } == .success(0))
+        let data: [UInt8] = [1, 2, 3]
+        let base = s.sndNxt
+        data.withUnsafeBytes { d in
+            let none = UnsafeRawBufferPointer(start: nil, count: 0)
+            let zeros = [none, none]
+            #expect(zeros.withUnsafeBufferPointer { p.stack.sendmsg(fd, $0, flags: .zerocopy, now: p.now) } == .success(0))
+            let mixed = [none, d, none]
+            #expect(mixed.withUnsafeBufferPointer { p.stack.sendmsg(fd, $0, now: p.now) } == .success(3))
+        }
+        let out = p.take()
+        #expect(out.map(\.length) == [3] && out[0].payload == data && out[0].seq == base)
+        p.ackTo(base &+ 3)
+        #expect(p.stack.nextErrorMessage(fd) == .failure(.EAGAIN))
+    }
+
     /// A reset frees the queues: outstanding sends complete; after close nothing is reported.
     @Test func aResetCompletesOutstandingSends() throws {
         let (p, fd, s) = Self.zerocopyConnection()

@@ -56,10 +56,9 @@ struct ErrorQueue {
     private var ring: [SocketErrorMessage] = []
     private var head = 0
     private(set) var count = 0
-    /// Packets carried by messages, oldest first (Linux: the error skbs themselves).
+    /// Packets carried by messages, oldest first (Linux: the error skbs themselves); its
+    /// `bytes` is what they hold.
     var payloads = PacketList()
-    /// Bytes those packets hold.
-    private(set) var payloadBytes = 0
     /// Wake-ups of the socket's waiters for an error (Linux: `sk_error_report()` calls), which
     /// make a new edge for edge-triggered epoll.
     private(set) var reports: UInt64 = 0
@@ -88,7 +87,6 @@ struct ErrorQueue {
         guard count < ErrorQueue.capacity else { return false }
         ring[(head + count) % ErrorQueue.capacity] = m
         count += 1
-        payloadBytes += m.payloadLength
         return true
     }
 
@@ -101,13 +99,12 @@ struct ErrorQueue {
         let m = ring[head]
         head = (head + 1) % ErrorQueue.capacity
         count -= 1
-        payloadBytes -= m.payloadLength
         return m
     }
 
     /// Drops every message (the payloads are the caller's to free).
     mutating func removeAll() {
-        head = 0; count = 0; payloadBytes = 0
+        head = 0; count = 0
     }
 }
 
@@ -124,7 +121,7 @@ extension NetworkStack {
         }
         switch consume payload {
         case .some(let p):
-            guard s.errorQueue.payloadBytes + p.length < s.receiveBufferSize, !tcpSlab.isFull,
+            guard s.errorQueue.payloads.bytes + p.length < s.receiveBufferSize, !tcpSlab.isFull,
                   s.errorQueue.count < ErrorQueue.capacity else { return false }
             tcpSlab.pushBack(p, onto: &s.errorQueue.payloads)
         case .none: break

@@ -223,6 +223,7 @@ extension NetworkStack {
     /// TCP_INFO (Linux: `tcp_get_info()`).
     public func tcpInfo(_ fd: Int32) -> Result<TCPInfo, Errno> {
         guard let s = tcpSocket(fd) else { return .failure(.EBADF) }
+        let chrono = chronoTimes(s)
         return .success(TCPInfo(
             state: s.state, caState: s.caState, retransmits: s.backoffCount, probes: s.probesOut, backoff: s.backoffCount,
             timestamps: s.timestampsEnabled, sack: s.sackEnabled, windowScale: s.windowScalingEnabled,
@@ -238,7 +239,7 @@ extension NetworkStack {
             pacingRate: s.pacingRate, maxPacingRate: s.maxPacingRate,
             sinceDataSent: now &- s.lastSendTime, sinceDataReceived: now &- s.lastDataReceiveTime,
             sinceAckReceived: now &- s.lastReceiveTime, synData: s.fastOpen.synDataAcked, delivered: s.delivered,
-            busyTime: chronoTimes(s).busy, receiveWindowLimited: chronoTimes(s).receiveWindowLimited,
-            sendBufferLimited: chronoTimes(s).sendBufferLimited, reordering: s.reordering))
+            busyTime: chrono.busy, receiveWindowLimited: chrono.receiveWindowLimited,
+            sendBufferLimited: chrono.sendBufferLimited, reordering: s.reordering))
     }
 }

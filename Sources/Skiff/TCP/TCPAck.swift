@@ -399,7 +399,6 @@ extension NetworkStack {
         sock.lostOut += segments
     }
 
-    /// The highest SACKed sequence is set and still above `snd_una` (and not beyond `snd_nxt`).
     /// Data from `low` on arrived after data up to the highest SACK: reordering at least that
     /// deep, in segments, up to `tcp_max_reordering` (300). Linux: `tcp_check_sack_reordering()`.
     func checkSackReordering(_ sock: TCPSocket, low: UInt32) {
@@ -412,6 +411,7 @@ extension NetworkStack {
         sock.reordSeen = true
     }
 
+    /// The highest SACKed sequence is set and still above `snd_una` (and not beyond `snd_nxt`).
     func fackValid(_ sock: TCPSocket) -> Bool { seqGT(sock.fackSeq, sock.sndUna) && seqLE(sock.fackSeq, sock.sndNxt) }
 
     /// RACK: a segment was delivered (newly SACKed or cumulatively acknowledged). Its own RTT

@@ -19,17 +19,14 @@ let tcpHeadroom = 128
 extension NetworkStack {
     // MARK: tcp_sendmsg
 
-    /// Copies user bytes onto the write queue and pushes. The tail buffer is filled while it has
-    /// room (the size goal: a TSO-sized buffer, see `sizeGoal`), then a new buffer is taken; the
-    /// send buffer limits what is queued (a short count or EAGAIN when full).
-    /// Linux: `tcp_sendmsg_locked()`.
+    /// `tcpSendmsg` for one buffer. Linux: `tcp_sendmsg()`.
     func tcpSendmsg(_ sock: TCPSocket, _ data: UnsafeRawBufferPointer, flags: SendFlags) -> Result<Int, Errno> {
         withUnsafePointer(to: data) { tcpSendmsg(sock, UnsafeBufferPointer(start: $0, count: 1), flags: flags) }
     }
 
-    /// The same for an I/O vector (one call for the whole vector, as Linux's `msg_iter`). With
-    /// MSG_ZEROCOPY on a socket with SO_ZEROCOPY the send takes a notification id first and gives
-    /// it back if nothing was queued (`TCP/TCPZerocopy.swift`).
+    /// An I/O vector in one call (as Linux's `msg_iter`). With MSG_ZEROCOPY on a socket with
+    /// SO_ZEROCOPY the send takes a notification id first and gives it back if nothing was
+    /// queued (`TCP/TCPZerocopy.swift`). Linux: `tcp_sendmsg()` → `msg_zerocopy_realloc()`.
     func tcpSendmsg(_ sock: TCPSocket, _ parts: UnsafeBufferPointer<UnsafeRawBufferPointer>, flags: SendFlags) -> Result<Int, Errno> {
         var total = 0
         for p in parts { total += p.count }
@@ -46,6 +43,10 @@ extension NetworkStack {
         return r
     }
 
+    /// Copies user bytes onto the write queue and pushes. The tail buffer is filled while it has
+    /// room (the size goal: a TSO-sized buffer, see `sizeGoal`), then a new buffer is taken; the
+    /// send buffer limits what is queued (a short count or EAGAIN when full).
+    /// Linux: `tcp_sendmsg_locked()`.
     private func tcpSendmsgCopy(_ sock: TCPSocket, _ parts: UnsafeBufferPointer<UnsafeRawBufferPointer>, total: Int,
                                 flags: SendFlags, zerocopy: ZerocopyState.Begin?) -> Result<Int, Errno> {
         if let e = sock.pendingError { sock.pendingError = nil; return .failure(e) }

@@ -248,9 +248,9 @@ public final class TCPSocket {
     /// The error queue (Linux: `sk_error_queue`), SO_TIMESTAMPING (`sk_tsflags`, `sk_tskey`) and
     /// MSG_ZEROCOPY (`SOCK_ZEROCOPY`, `sk_zckey`) state: `Socket/ErrorQueue.swift`,
     /// `Socket/Timestamping.swift`, `TCP/TCPZerocopy.swift`.
-    var errorQueue = ErrorQueue()
-    var timestamping = TimestampingState()
-    var zerocopy = ZerocopyState()
+    @exclusivity(unchecked) var errorQueue = ErrorQueue()
+    @exclusivity(unchecked) var timestamping = TimestampingState()
+    @exclusivity(unchecked) var zerocopy = ZerocopyState()
     /// Tells this socket from a later one on the same handle, for packets that name their socket
     /// (Linux: the socket cookie, `sock_gen_cookie()`).
     @exclusivity(unchecked) var cookie: UInt32 = 0
