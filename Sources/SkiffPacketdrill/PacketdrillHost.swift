@@ -40,6 +40,8 @@ final class PacketdrillHost: @unchecked Sendable {
         // Like TUN: packetdrill may inject segments larger than the MTU (a peer's GRO output).
         config.maxReceiveFrame = 65535
         config.ringSize = 64
+        // Like TUN, which orphans what it transmits: TCP Small Queues counts only the qdisc.
+        config.orphansOnTransmit = true
         device = stack.addDevice(config, port: port)
         stack.addAddress(flags.localAddress, prefixLength: flags.prefixLength ?? 16, device: device)
         // Everything not on the local prefix leaves through the device (a TUN device's default

@@ -42,6 +42,8 @@ struct Send: ParsableCommand {
     @Option(help: "Bytes to send (suffixes K, M, G).") var bytes = "16M"
     @Option(help: "Give up after this many seconds without progress.") var timeout = 30
     @Flag(name: .customLong("no-digest"), help: "Skip the SHA-256 (benchmarks).") var noDigest = false
+    @Flag(name: .customLong("tcp-info"), help: "Also print the connection's TCP_INFO (time busy, receive-window- and send-buffer-limited; RTT; cwnd) and the softirq counts.")
+    var details = false
 
     func validate() throws {
         _ = try parseEndpoint(to, option: "--to")
@@ -74,9 +76,17 @@ struct Send: ParsableCommand {
             }
             _ = s.setOption(fd, .linger(on: true, seconds: timeout))
             let info = s.withStack { stack, _ in try? stack.tcpInfo(fd).get() }
+            let softirqs = s.withStack { st, _ in
+                (st.softirq.count(.netRX), st.softirq.count(.netTX), st.softirq.count(.tasklet), st.tcpCounters.smallQueueThrottles)
+            }
             _ = s.close(fd)
             let elapsed = MonotonicClock.read() - t0, cpu = processCPU() - c0
             print("sent \(sent) bytes to \(dest) in \(String(format2(seconds(elapsed)))) s: \(gbits(sent, elapsed)) Gbit/s, retransmissions \(info?.totalRetrans ?? 0), \(cpuText(cpu, elapsed)), sha256 \(digest)")
+            if details, let i = info {
+                let ms = { (t: UInt64) in t / Time.millisecond }
+                print("tcp_info: busy \(ms(i.busyTime)) ms, rwnd-limited \(ms(i.receiveWindowLimited)) ms, sndbuf-limited \(ms(i.sendBufferLimited)) ms, rtt \(i.rtt.map { $0 / 1000 } ?? 0) us (min \(i.minRTT.map { $0 / 1000 } ?? 0)), cwnd \(i.sendCwnd), segments out \(i.segmentsOut) in \(i.segmentsIn)")
+                print("softirqs: NET_RX \(softirqs.0), NET_TX \(softirqs.1), TASKLET \(softirqs.2); small-queue throttles \(softirqs.3)")
+            }
         }
     }
 }

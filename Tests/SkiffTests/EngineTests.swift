@@ -41,7 +41,7 @@ import SkiffSim
         #expect(s.pending == 0)
         s.countRun(.netRX)
         #expect(s.count(.netRX) == 1 && s.raises[SoftirqVector.netRX.rawValue] == 2)
-        #expect(SoftirqVector.allCases.map(\.name) == ["TIMER", "NET_TX", "NET_RX"])
+        #expect(SoftirqVector.allCases.map(\.name) == ["TIMER", "NET_TX", "NET_RX", "TASKLET"])
     }
 
     @Test func contextTimeGoesToTheInnermostContext() {

@@ -58,10 +58,13 @@ final class TCPPeer {
     }
 
     /// Host B with A's MAC known (no ARP in the traces).
+    /// The traces come from packetdrill on Linux's tun, which orphans what it transmits (so TCP
+    /// Small Queues never holds the host back); the host's device does the same.
     static func makeHost(offloads: Bool = false) -> Lab.Host {
         let h = offloads ? Lab.Host(name: "B", offloads: [.checksum, .tcpSegmentation]) {
             $0.features.formUnion([.tso, .txChecksum])
-        } : Lab.Host(name: "B")
+            $0.orphansOnTransmit = true
+        } : Lab.Host(name: "B") { $0.orphansOnTransmit = true }
         h.stack.addPermanentNeighbour(Lab.aIP, mac: Lab.aMAC, device: h.dev)
         return h
     }
@@ -221,8 +224,9 @@ final class TCPPeer {
     /// (the host's first RTT sample) and the peer's options chosen. Returns the host's socket.
     static func established(sack: Bool = true, timestamps: Bool = true, windowScale: UInt8? = 7, mss: UInt16 = 1460,
                             rtt: Nanoseconds = 10 * Time.millisecond, window: UInt16 = 65535, offloads: Bool = false,
+                            host: Lab.Host? = nil,
                             configure: (NetworkStack) -> Void = { _ in }) -> (TCPPeer, Int32, TCPSocket) {
-        let p = TCPPeer(host: TCPPeer.makeHost(offloads: offloads))
+        let p = TCPPeer(host: host ?? TCPPeer.makeHost(offloads: offloads))
         configure(p.stack)
         p.useTimestamps = timestamps
         p.window = window

@@ -24,6 +24,11 @@ public struct PacketBuffer: ~Copyable {
     @usableFromInline var payloadOnly: Bool = false
     /// Per-packet metadata.
     public var meta = PacketMeta()
+    /// The socket this buffer is charged to until it is freed, and how much (Linux: `skb->sk`
+    /// with `skb->truesize` and the `tcp_wfree` destructor). Not copied by `clone()`, as Linux's
+    /// `skb_clone()` leaves the clone without an owner.
+    @usableFromInline var charge: UnsafeMutablePointer<TransmitCharge>? = nil
+    @usableFromInline var chargedBytes: Int32 = 0
 
     @inlinable @inline(__always)
     init(block: UnsafeMutablePointer<DataBlock>, head: Int32) {
@@ -33,7 +38,10 @@ public struct PacketBuffer: ~Copyable {
     }
 
     @inlinable @inline(__always)
-    deinit { block.release(payloadOnly: payloadOnly) }
+    deinit {
+        if let c = charge { TransmitCharge.uncharge(c, bytes: Int(chargedBytes)) }
+        block.release(payloadOnly: payloadOnly)
+    }
 
     // MARK: Sizes
 

@@ -45,6 +45,9 @@ extension NetworkStack {
         let baseSeq = proto == IPProtocol.tcp ? UInt32(b[l2 + ihl + 4]) << 24 | UInt32(b[l2 + ihl + 5]) << 16
             | UInt32(b[l2 + ihl + 6]) << 8 | UInt32(b[l2 + ihl + 7]) : 0
         let flags = proto == IPProtocol.tcp ? b[l2 + ihl + 13] : 0
+        // What the packet is charged to its socket goes to the segments (and the rest) by
+        // payload, so the socket gets it back as each one is freed.
+        let charged = buffer.chargedToSocket
         var rest: PacketBuffer? = nil
         if sendNow < segments {
             let restOff = sendNow * mss, restLen = payload - restOff
@@ -64,6 +67,7 @@ extension NetworkStack {
             }
             r.meta = buffer.meta
             r.meta.traceID = 0
+            r.takeCharge(charged * restLen / payload, from: &buffer)
             rest = .some(r)
         }
         var off = 0
@@ -114,6 +118,7 @@ extension NetworkStack {
                 t.storeBytes(of: c.bigEndian, toByteOffset: 6, as: UInt16.self)
             }
             s.meta = buffer.meta
+            s.takeCharge(n == sendNow - 1 ? charged : charged * chunk / payload, from: &buffer)
             s.meta.gsoSize = 0
             s.meta.checksumPartial = false
             if s.meta.txTimestamps != 0 && (proto != IPProtocol.tcp || buffer.meta.txTimestampKey &- (baseSeq &+ UInt32(off)) >= UInt32(chunk)) {

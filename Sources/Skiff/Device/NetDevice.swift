@@ -121,6 +121,11 @@ public struct DeviceConfiguration: Sendable {
     /// takes whatever its writer hands it, up to 64 KiB, whatever the MTU (Linux:
     /// `tun_get_user()` checks no MTU); a NIC takes what fits its receive buffers.
     public var maxReceiveFrame: Int = 0
+    /// The driver frees a frame's charge to its socket as soon as the frame is on the ring, not
+    /// at its completion, so TCP Small Queues counts only what waits in the qdisc. Linux: the
+    /// drivers that call `skb_orphan()` in their `ndo_start_xmit` (tun, veth, loopback); the
+    /// packetdrill traces were taken on tun.
+    public var orphansOnTransmit = false
 
     public init(name: String, linkType: LinkType = .ethernet, mac: MACAddress = .zero, mtu: Int = 1500) {
         self.name = name; self.linkType = linkType; self.mac = mac; self.mtu = mtu
@@ -164,6 +169,8 @@ public final class NetDevice {
     @exclusivity(unchecked) public internal(set) var addresses: [InterfaceAddress] = []
     /// See `DeviceConfiguration.maxReceiveFrame`.
     public let maxReceiveFrame: Int
+    /// See `DeviceConfiguration.orphansOnTransmit`.
+    public let orphansOnTransmit: Bool
     /// Link-layer header length (Linux: `dev->hard_header_len`).
     public var headerLength: Int { linkType == .ethernet ? 14 : 0 }
 
@@ -181,6 +188,7 @@ public final class NetDevice {
         features = f
         noARP = c.noARP || c.linkType == .ip
         maxReceiveFrame = c.maxReceiveFrame
+        orphansOnTransmit = c.orphansOnTransmit
         let tx = (0..<max(1, c.txQueues)).map { _ in TxRing(size: c.ringSize) }
         let rx = (0..<max(1, c.rxQueues)).map { _ in RxRing(size: c.ringSize) }
         txQueues = tx.enumerated().map { TxQueue(index: $0.offset, deviceIndex: index, qdisc: c.qdisc.make(txQueueLength: c.txQueueLength), ring: $0.element) }

@@ -6,8 +6,8 @@ public struct SocketMemoryInfo: Sendable, Equatable {
     public var receiveAllocated: UInt32 = 0
     /// SO_RCVBUF as the kernel keeps it (Linux: `sk_rcvbuf`).
     public var receiveBuffer: UInt32 = 0
-    /// Transmitted buffers not yet freed by the device (Linux: `sk_wmem_alloc`); Skiff frees
-    /// clones as they leave, so 0.
+    /// Transmitted buffers not yet freed by the device, in qdiscs and TX rings (Linux:
+    /// `sk_wmem_alloc`, which TCP Small Queues keeps small).
     public var sendAllocated: UInt32 = 0
     /// SO_SNDBUF as the kernel keeps it (Linux: `sk_sndbuf`).
     public var sendBuffer: UInt32 = 0
@@ -38,6 +38,7 @@ extension NetworkStack {
         var m = SocketMemoryInfo()
         m.receiveAllocated = UInt32(clamping: s.receiveQueueBytes + s.outOfOrderBytes)
         m.receiveBuffer = UInt32(clamping: s.receiveBufferSize)
+        m.sendAllocated = UInt32(clamping: tcpBytesBelow(s))
         m.sendBuffer = UInt32(clamping: s.sendBufferSize)
         m.sendQueued = UInt32(clamping: s.queuedBytes)
         return .success(m)

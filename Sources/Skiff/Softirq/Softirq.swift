@@ -1,9 +1,11 @@
 /// The softirq vectors Skiff runs, numbered as in Linux's `enum` in `include/linux/interrupt.h`
-/// (HI=0, TIMER=1, NET_TX=2, NET_RX=3, …).
+/// (HI=0, TIMER=1, NET_TX=2, NET_RX=3, …, TASKLET=6).
 public enum SoftirqVector: Int, CaseIterable, Sendable {
     case timer = 1
     case netTX = 2
     case netRX = 3
+    /// Tasklets; Skiff's only one is TCP Small Queues' (Linux: `tsq_tasklet`).
+    case tasklet = 6
 
     /// The name `/proc/softirqs` prints.
     public var name: String {
@@ -11,6 +13,7 @@ public enum SoftirqVector: Int, CaseIterable, Sendable {
         case .timer: "TIMER"
         case .netTX: "NET_TX"
         case .netRX: "NET_RX"
+        case .tasklet: "TASKLET"
         }
     }
 }

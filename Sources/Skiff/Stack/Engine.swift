@@ -9,13 +9,14 @@ extension NetworkStack {
         if t > now { now = t }
         if let d = timers.nextDeadline(), d <= now { softirq.raise(.timer) }
         deliverInterrupts()
+        raiseTaskletIfQueued()
         if softirq.pending != 0 { doSoftirq() }
         return nextDeadline()
     }
 
     /// When the stack next needs `run(now:)`.
     public func nextDeadline() -> Nanoseconds? {
-        if softirq.pending != 0 { return now }
+        if softirq.pending != 0 || !transmitCompletions.isEmpty { return now }
         for key in pendingInterrupts {
             let v = devices[key >> 16].nic.vectors[key & 0xFFFF]
             if !v.masked && v.asserted && v.lastFire &+ devices[key >> 16].nic.interruptThrottle <= now { return now }
@@ -40,10 +41,19 @@ extension NetworkStack {
     @inline(__always)
     func localBHEnable() {
         deliverInterrupts()
+        raiseTaskletIfQueued()
         if softirq.pending != 0 { doSoftirq() }
     }
 
-    /// Linux: `__do_softirq()`. Runs pending vectors in order (TIMER, NET_TX, NET_RX), restarting
+    /// A freed buffer put a throttled socket on the completion list: the TASKLET softirq runs.
+    /// (Linux raises it in the destructor itself, `tcp_wfree()` → `tasklet_schedule()`; a
+    /// Skiff buffer cannot reach its stack, so the stack looks wherever softirqs may run.)
+    @inline(__always)
+    func raiseTaskletIfQueued() {
+        if !transmitCompletions.isEmpty && !softirq.isPending(.tasklet) { softirq.raise(.tasklet) }
+    }
+
+    /// Linux: `__do_softirq()`. Runs pending vectors in order (TIMER, NET_TX, NET_RX, TASKLET), restarting
     /// while new work is raised, at most `MAX_SOFTIRQ_RESTART` times; what is left waits for the
     /// next run (Linux: wakes `ksoftirqd`).
     func doSoftirq() {
@@ -63,7 +73,12 @@ extension NetworkStack {
                 softirq.countRun(.netRX)
                 netRxAction()
             }
+            if p & (1 << UInt32(SoftirqVector.tasklet.rawValue)) != 0 {
+                softirq.countRun(.tasklet)
+                tcpTaskletAction()
+            }
             deliverInterrupts()
+            raiseTaskletIfQueued()
             restarts -= 1
         } while softirq.pending != 0 && restarts > 0
         if softirq.pending != 0 { softirq.deferrals &+= 1 }

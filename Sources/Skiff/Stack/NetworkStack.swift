@@ -49,6 +49,9 @@ public final class NetworkStack {
     @exclusivity(unchecked) public internal(set) var counters = IPCounters()
     @exclusivity(unchecked) public var ipConfig = IPConfiguration()
     @exclusivity(unchecked) var timers = TimerQueue<StackTimer>()
+    /// Sockets whose transmitted buffers the device freed while TCP Small Queues held them
+    /// back, for the TASKLET softirq (Linux: the per-CPU `tsq_tasklet` list).
+    let transmitCompletions = TransmitCompletions()
     @exclusivity(unchecked) var reassembly: Reassembly
     @exclusivity(unchecked) var icmpLimiter = ICMPRateLimiter()
     /// Packet taps (Linux: `ptype_all`), e.g. pcap writers.

@@ -494,6 +494,8 @@ extension NetworkStack {
                 // A TSO buffer goes in as many segments as cwnd takes (Linux: tcp_retransmit_skb()
                 // fragments to cwnd quota · MSS).
                 let quota = Int(sock.window.cwnd) - Int(sock.inFlight)
+                // TCP Small Queues, with twice the room new data gets (Linux: factor 1).
+                if tcpSmallQueueCheck(sock, truesize: tcpSlab.length(at: slot) + tcpBufferOverhead, factor: 1) { break }
                 if Int(m.tcpSegments) > quota {
                     let mss = sendMSS(sock)
                     tcpSplit(sock, slot: slot, in: &sock.retransmitQueue, keep: quota * mss, mss: mss, sent: true)

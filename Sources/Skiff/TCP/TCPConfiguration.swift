@@ -47,6 +47,10 @@ public struct TCPConfiguration: Sendable {
     public var notSentLowat = Int(UInt32.max)
     /// Largest GSO packet the stack builds (Linux: the device's `gso_max_size`, 64 KiB).
     public var gsoMaxSize = 65_536
+    /// Most bytes one socket may have in qdiscs and TX rings before TCP waits for the device to
+    /// free some (TCP Small Queues; Linux: `tcp_limit_output_bytes`, 4 MiB since Linux 6.16).
+    /// The limit a socket gets is about 1 ms at its pacing rate, at most this.
+    public var limitOutputBytes = 4 << 20
     /// Fewest segments a TSO packet is sized for (Linux: `tcp_min_tso_segs`).
     public var minTSOSegments = 2
     /// Pacing rate as a percentage of cwnd/SRTT in slow start and in congestion avoidance
@@ -117,5 +121,8 @@ public struct TCPCounters: Sendable {
     /// Connections reset because data came after the application closed reading (Linux:
     /// TCPAbortOnData).
     public var abortOnData: UInt64 = 0
+    /// Times TCP Small Queues stopped a socket's transmission to wait for the device to free its
+    /// buffers (Skiff's own; Linux counts none, its `tsq_tasklet` runs show in TASKLET).
+    public var smallQueueThrottles: UInt64 = 0
     public init() {}
 }

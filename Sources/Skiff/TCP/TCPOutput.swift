@@ -284,6 +284,9 @@ extension NetworkStack {
                     tcpSplit(sock, slot: slot, in: &sock.writeQueue, keep: limit, mss: mssNow, sent: false)
                 }
             }
+            // TCP Small Queues: enough of this socket's data is still in the qdisc and the TX
+            // ring; the device's freeing of it sends more (a window probe is never held).
+            if !ignoreWindow && tcpSmallQueueCheck(sock, truesize: tcpSlab.length(at: slot) + tcpBufferOverhead, factor: 0) { break }
             guard var b = tcpSlab.popFront(&sock.writeQueue) else { break }
             let sentPayload = b.length
             let segments = segmentCount(bytes: sentPayload, mss: mssNow)
@@ -415,6 +418,8 @@ extension NetworkStack {
             && now &- sock.lastDataReceiveTime < 40 * Time.millisecond {
             sock.pingpong = true
         }
+        // Charged to the socket until the device frees it, as its buffer is charged to the queues.
+        tcpChargeTransmit(sock, &c, bytes: tcpSlab.length(at: slot) + tcpBufferOverhead)
         _ = ipQueueXmit(c, destination: sock.remoteAddress, protocol: IPProtocol.tcp, tos: sock.options.typeOfService, dontFragment: true,
                         route: &sock.routeCache)
     }

@@ -284,11 +284,19 @@ public final class TCPSocket {
     /// Segments delivered: cumulatively acknowledged or SACKed, each once (Linux: `tp->delivered`).
     @exclusivity(unchecked) public internal(set) var delivered: UInt64 = 0
 
+    /// What this socket's transmitted buffers hold below it, with its TCP Small Queues state
+    /// (Linux: `sk_wmem_alloc`, `sk_tsq_flags`); made at the first transmission.
+    @exclusivity(unchecked) var transmitCharge: UnsafeMutablePointer<TransmitCharge>?
+
     init(handle: Int32, timers: inout TimerQueue<StackTimer>) {
         self.handle = handle
         retransmitTimer = timers.makeTimer(.tcp(handle: handle, kind: .retransmit))
         delayedAckTimer = timers.makeTimer(.tcp(handle: handle, kind: .delayedAck))
         keepaliveTimer = timers.makeTimer(.tcp(handle: handle, kind: .keepalive))
+    }
+
+    deinit {
+        if let c = transmitCharge { TransmitCharge.orphan(c) }
     }
 
     /// Segments in flight (Linux: `tcp_packets_in_flight`: out − (sacked + lost) + retrans).
