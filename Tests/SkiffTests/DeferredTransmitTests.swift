@@ -184,6 +184,38 @@ struct DeferredTransmitTests {
         #expect(returned.wait(timeout: .now() + 10) == .success)   // its timeout ends the recv
     }
 
+    @Test("the transmitter leaves frames to a caller inside the stack, which puts them on the port as it leaves")
+    func theTransmitterLeavesFramesToACallerInside() {
+        let stack = NetworkStack(name: "dt")
+        let port = LockedRecordingPort()
+        var cfg = DeviceConfiguration(name: "eth0", mac: MACAddress(2, 0, 0, 0, 0, 1))
+        cfg.features = [.scatterGather]
+        let dev = stack.addDevice(cfg, port: port)
+        let shared = SharedStack(stack: stack)
+        shared.deferTransmits(on: dev.nic)
+        let kicks = Box(0)
+        shared.withStack { _, _ in shared.transmitKick = { kicks.value += 1 } }
+        // The engine hands a frame over with no caller inside: the transmitter is kicked.
+        shared.withStackLeavingTransmits { s, now in
+            var pending: PacketBuffer? = .some(frame(s, tag: 3, seq: 0))
+            s.processContext(now: now) { s.devQueueXmit(pending.take()!, device: dev) }
+        }
+        #expect(kicks.value == 1 && port.count == 0)
+        // Before the transmitter runs, an application thread enters (and, say, sleeps: inside,
+        // without the lock). The transmitter leaves the frame to it.
+        shared.enterCall()
+        shared.lock.unlock()
+        #expect(!shared.transmitHandedOver())
+        #expect(port.count == 0)
+        // The caller leaves the stack and puts the frame on the port itself.
+        shared.lock.lock()
+        shared.leaveCall()
+        #expect(port.count == 1)
+        // With nobody inside, the transmitter's turn finds nothing left.
+        #expect(!shared.transmitHandedOver())
+        #expect(port.count == 1)
+    }
+
     /// Whether a caller sleeps on the stack's condition variable now.
     func sleeping(_ shared: SharedStack) -> Bool { shared.lock.withLock { shared.lock.hasSleepers } }
 }

@@ -221,8 +221,20 @@ public final class SharedStack: @unchecked Sendable {
     public var transmitKick: (@Sendable () -> Void)?
 
     /// The transmitter's turn (lock not held): puts every handed-over frame on its port and
-    /// completes them; true when there were some.
-    public func transmitHandedOver() -> Bool { transmitDeferred() }
+    /// completes them; true when there were some. While an application thread is inside a call
+    /// the frames are left to it (it takes them when it leaves the lock or goes to sleep), unless
+    /// `leavingToCallers` is false: a transmitter that took over whenever a sending thread was
+    /// between two calls would keep the transmissions (completion runs the qdisc again, which
+    /// hands it more), and the two threads would split one stream's writes between them.
+    public func transmitHandedOver(leavingToCallers: Bool = true) -> Bool {
+        if leavingToCallers {
+            lock.lock()
+            let inside = callersInside > 0
+            lock.unlock()
+            if inside { return false }
+        }
+        return transmitDeferred()
+    }
 
     /// After a change: wake blocked callers, and the engine if its sleep is now too long.
     @inline(__always)

@@ -10,8 +10,10 @@ import Synchronization
 /// spends its time in the system calls that write frames, each of which runs the kernel's receive
 /// path. Application threads still put their own frames on the port when they leave the stack
 /// lock and no one else is (lowest latency for a reply); whoever holds the transmit lock takes
-/// everything handed over. Linux: the hardware's DMA engine behind the doorbell, and on the host
-/// side the completion interrupt it raises (completion runs in this thread, under the lock).
+/// everything handed over. While an application thread is inside a call, the transmitter leaves
+/// the frames to it (`SharedStack.transmitHandedOver`). Linux: the hardware's DMA engine behind
+/// the doorbell, and on the host side the completion interrupt it raises (completion runs in
+/// this thread, under the lock).
 public final class TransmitThread: @unchecked Sendable {
     let shared: SharedStack
     private let event: Int32
@@ -71,7 +73,7 @@ public final class TransmitThread: @unchecked Sendable {
             wakeCount.wrappingAdd(1, ordering: .relaxed)
             if shared.transmitHandedOver() { busyCount.wrappingAdd(1, ordering: .relaxed) }
             if stopFlag.load(ordering: .acquiring) {
-                _ = shared.transmitHandedOver()
+                _ = shared.transmitHandedOver(leavingToCallers: false)
                 return
             }
         }
