@@ -64,14 +64,15 @@ struct TCPDemo {
         }
         let a = Snapshot(s.a) - before
         let b = Snapshot(s.b) - beforeB
-        print("Q1. Softirqs on the sender (A) during the transfer: NET_RX \(a.netRX), NET_TX \(a.netTX), TIMER \(a.timer).")
+        print("Q1. Softirqs on the sender (A) during the transfer: NET_RX \(a.netRX), NET_TX \(a.netTX), TASKLET \(a.tasklet), TIMER \(a.timer).")
         print("    NET_RX outnumbers NET_TX because the sender's NET_RX does two jobs: it receives B's ACKs and it cleans")
         print("    transmit completions (NAPI frees sent buffers); NET_TX runs only when the qdisc had to defer work")
         print("    (quota of 64 spent, or the queue stopped by a full ring): here \(a.quotaDeferrals) quota deferrals, \(a.ringStops) ring stops.")
         let tot = max(1, a.process + a.softirq + a.hardirq)
         print("Q2. CPU time on the sender by context: process (sys) \(ms(a.process)) ms (\(pct(a.process, tot))), softirq \(ms(a.softirq)) ms (\(pct(a.softirq, tot))), hardirq/NIC \(ms(a.hardirq)) ms (\(pct(a.hardirq, tot)))")
         print("    send() runs the path to the doorbell in process context; ACK processing, TX cleanup and the")
-        print("    segments the ACKs release are sent from the NET_RX softirq.")
+        print("    segments the ACKs release are sent from the NET_RX softirq, and what TCP Small Queues held back")
+        print("    (\(a.throttles) times here) from the TASKLET softirq once the NIC freed the sender's frames.")
         let payload = Double(max(1, transfers.reduce(0) { $0 + $1.received }))
         print("Q3. Bytes copied per payload byte, by stage:")
         for st in CopyStage.allCases where a.ledger.bytes(st) + b.ledger.bytes(st) > 0 {
@@ -101,12 +102,13 @@ struct TCPDemo {
 
 /// Counters of one host at one moment.
 struct Snapshot {
-    var netRX: UInt64, netTX: UInt64, timer: UInt64
+    var netRX: UInt64, netTX: UInt64, timer: UInt64, tasklet: UInt64, throttles: UInt64
     var process: UInt64, softirq: UInt64, hardirq: UInt64
     var ledger: CopyLedger
     var quotaDeferrals: UInt64, ringStops: UInt64
     init(_ s: NetworkStack) {
         netRX = s.softirq.count(.netRX); netTX = s.softirq.count(.netTX); timer = s.softirq.count(.timer)
+        tasklet = s.softirq.count(.tasklet); throttles = s.tcpCounters.smallQueueThrottles
         process = s.contexts.cpuTime(.process); softirq = s.contexts.cpuTime(.softirq); hardirq = s.contexts.cpuTime(.hardirq)
         ledger = s.pool.ledger
         quotaDeferrals = s.devices.flatMap(\.txQueues).map(\.quotaDeferrals).reduce(0, +)
@@ -114,7 +116,7 @@ struct Snapshot {
     }
     static func - (a: Snapshot, b: Snapshot) -> Snapshot {
         var r = a
-        r.netRX -= b.netRX; r.netTX -= b.netTX; r.timer -= b.timer
+        r.netRX -= b.netRX; r.netTX -= b.netTX; r.timer -= b.timer; r.tasklet -= b.tasklet; r.throttles -= b.throttles
         r.process -= b.process; r.softirq -= b.softirq; r.hardirq -= b.hardirq
         r.ledger = a.ledger.minus(b.ledger)
         r.quotaDeferrals -= b.quotaDeferrals; r.ringStops -= b.ringStops
