@@ -86,6 +86,8 @@ struct Send: ParsableCommand {
                 let ms = { (t: UInt64) in t / Time.millisecond }
                 print("tcp_info: busy \(ms(i.busyTime)) ms, rwnd-limited \(ms(i.receiveWindowLimited)) ms, sndbuf-limited \(ms(i.sendBufferLimited)) ms, rtt \(i.rtt.map { $0 / 1000 } ?? 0) us (min \(i.minRTT.map { $0 / 1000 } ?? 0)), cwnd \(i.sendCwnd), segments out \(i.segmentsOut) in \(i.segmentsIn)")
                 print("softirqs: NET_RX \(softirqs.0), NET_TX \(softirqs.1), TASKLET \(softirqs.2); small-queue throttles \(softirqs.3)")
+                let drops = s.withStack { st, _ in st.drops.nonzero.map { "\($0.0.name) \($0.1)" } }
+                print("drops: \(drops.isEmpty ? "none" : drops.joined(separator: ", ")); port write errors \(host.device.nic.withTransmitLock { host.port.txStatistics.errors })")
             }
         }
     }

@@ -276,6 +276,50 @@ import SkiffWire
         #expect(h.shutdownIsClean())
     }
 
+    /// A GSO packet whose payload lies in fragments (as a TCP transmission's does when its headers
+    /// get a buffer of their own) takes a descriptor for each segment's headers and one for each
+    /// piece of payload: two per segment, three for the one that crosses from the first fragment
+    /// into the second. 31 segments of 100 bytes need 63 descriptors, more than a 64-entry ring
+    /// gives one packet; counted as one per segment they were let onto the ring and the segments
+    /// it could not take were dropped (and TCP had to retransmit them out of order).
+    @Test func gsoOfAFragmentedPacketCountsTheDescriptorsOfEachSegment() throws {
+        let h = Self.hostA { $0.ringSize = 64 }
+        let packets = 4, payload = 3100, gso = 100
+        for n in 0..<packets {
+            let err: SendError? = h.stack.processContext(now: h.now) {
+                func part(_ base: Int, _ size: Int) -> PacketBuffer {
+                    var part = h.stack.pool.allocate(size: size)!
+                    let q = part.put(size)
+                    for i in 0..<size { (q + i).storeBytes(of: UInt8(truncatingIfNeeded: n &* 31 &+ (base + i) / gso), as: UInt8.self) }
+                    return part
+                }
+                let first = part(0, 1550), second = part(1550, 1550)
+                var b = h.stack.pool.allocate(size: 8)!
+                let p = b.put(8)
+                p.storeBytes(of: UInt16(5555).bigEndian, as: UInt16.self)
+                p.storeBytes(of: UInt16(7).bigEndian, toByteOffset: 2, as: UInt16.self)
+                p.storeBytes(of: UInt16(8 + payload).bigEndian, toByteOffset: 4, as: UInt16.self)
+                p.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
+                let added = b.addFragments(of: first, offset: 0, length: 1550)
+                    && b.addFragments(of: second, offset: 0, length: 1550)
+                #expect(added)
+                b.meta.gsoSize = UInt16(gso)
+                var cache = RouteCache()
+                return h.stack.ipQueueXmit(b, destination: Lab.bIP, protocol: IPProtocol.udp, route: &cache)
+            }
+            #expect(err == nil)
+            h.advance(by: Self.ms)
+        }
+        h.advance(by: Self.ms)
+        let frames = h.port.take()
+        #expect(h.stack.drops.total == 0)
+        #expect(frames.count == packets * payload / gso)
+        // In order: packet by packet, segment by segment.
+        let marks = frames.compactMap { Lab.ipPacket($0.bytes) }.map { $0.payload[8] }
+        #expect(marks == (0..<packets).flatMap { n in (0..<(payload / gso)).map { UInt8(truncatingIfNeeded: n &* 31 &+ $0) } })
+        #expect(h.shutdownIsClean())
+    }
+
     @Test func smallRingsStillWakeTheirQueue() {
         for size in [16, 32, 64] {
             let h = Self.hostA { $0.ringSize = size }

@@ -163,17 +163,10 @@ public struct PacketBuffer: ~Copyable {
         guard !isShared, offset >= 0, length >= 0, offset + length <= buffer.length else { return false }
         if length == 0 { return true }
         // Plan first so that nothing is added when the table would overflow.
-        var pieces = 0
+        let pieces = buffer.pieces(offset: offset, length: length)
+        guard Int(block.pointee.fragmentCount) + pieces <= DataBlock.maxFragments else { return false }
         var off = offset, remaining = length
         let linear = Int(buffer.tail - buffer.head)
-        if off < linear { pieces += 1; remaining -= min(linear - off, remaining); off = 0 } else { off -= linear }
-        var i = 0
-        while remaining > 0 && i < buffer.fragmentCount {
-            let f = buffer.block.fragments[i]
-            if off < Int(f.length) { pieces += 1; remaining -= min(Int(f.length) - off, remaining); off = 0 } else { off -= Int(f.length) }
-            i += 1
-        }
-        guard Int(block.pointee.fragmentCount) + pieces <= DataBlock.maxFragments else { return false }
         @inline(__always) func add(_ b: UnsafeMutablePointer<DataBlock>, _ o: Int32, _ n: Int32) {
             b.pointee.references += 1
             b.pointee.payloadOnlyReferences += 1
@@ -181,13 +174,12 @@ public struct PacketBuffer: ~Copyable {
             block.pointee.fragmentCount += 1
             block.pointee.fragmentBytes += n
         }
-        off = offset; remaining = length
         if off < linear {
             let n = min(linear - off, remaining)
             add(buffer.block, buffer.head + Int32(off), Int32(n))
             remaining -= n; off = 0
         } else { off -= linear }
-        i = 0
+        var i = 0
         while remaining > 0 && i < buffer.fragmentCount {
             let f = buffer.block.fragments[i]
             if off < Int(f.length) {
@@ -198,6 +190,23 @@ public struct PacketBuffer: ~Copyable {
             i += 1
         }
         return true
+    }
+
+    /// How many contiguous pieces `length` bytes at `offset` take: one for a part in the linear
+    /// area, one for each fragment they touch. That many fragments `addFragments` adds, and that
+    /// many descriptors the bytes take on a TX ring.
+    public func pieces(offset: Int, length: Int) -> Int {
+        var pieces = 0
+        var off = offset, remaining = length
+        let linear = Int(tail - head)
+        if off < linear { pieces += 1; remaining -= min(linear - off, remaining); off = 0 } else { off -= linear }
+        var i = 0
+        while remaining > 0 && i < fragmentCount {
+            let f = block.fragments[i]
+            if off < Int(f.length) { pieces += 1; remaining -= min(Int(f.length) - off, remaining); off = 0 } else { off -= Int(f.length) }
+            i += 1
+        }
+        return pieces
     }
 
     // MARK: Clone and copy

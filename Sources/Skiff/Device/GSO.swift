@@ -32,10 +32,22 @@ extension NetworkStack {
         // to be requeued (Linux requeues the unsent rest of the segment list). Otherwise it
         // would wait for room that never comes and stall the queue for good.
         let reserve = 2 + NetworkStack.descriptorsNeeded
-        // A segment takes two descriptors when its payload stays a fragment of the original.
-        let perSegment = buffer.fragmentCount == 0 && dev.features.contains(.scatterGather) ? 2 : 1
-        let sendNow = min(segments, max(1, (txq.ring.size - 1 - reserve) / perSegment))
-        if txq.ring.unused < sendNow * perSegment + min(reserve, txq.ring.size - 1 - sendNow * perSegment) {
+        // A segment takes one descriptor for its headers and, when its payload stays in the
+        // original (scatter-gather), one per piece of the original it spans: one if the original
+        // is linear, two or more where a segment crosses the edge of one of its fragments.
+        let gather = dev.features.contains(.scatterGather)
+        let room = txq.ring.size - 1 - reserve
+        var sendNow = 0, descriptorsNow = 0
+        var scan = 0
+        while scan < payload {
+            let chunk = min(mss, payload - scan)
+            let d = 1 + (gather ? buffer.pieces(offset: headers + scan, length: chunk) : 0)
+            if sendNow > 0 && descriptorsNow + d > room { break }
+            sendNow += 1
+            descriptorsNow += d
+            scan += chunk
+        }
+        if txq.ring.unused < descriptorsNow + min(reserve, max(0, txq.ring.size - 1 - descriptorsNow)) {
             stopQueue(txq)
             return buffer
         }
