@@ -157,7 +157,7 @@ public final class SharedStack: @unchecked Sendable {
     /// lock, which runs the TX-clean interrupt and whatever it sends in turn; bounded rounds
     /// (what is left then is the next lock holder's).
     @discardableResult
-    func transmitDeferred() -> Bool {
+    func transmitDeferred(yieldingToCallers: Bool = false) -> Bool {
         let nics = deferredNICs   // written once before traffic; an array copy is a retain
         var any = false
         for _ in 0..<64 {
@@ -169,6 +169,13 @@ public final class SharedStack: @unchecked Sendable {
                 stack.completeDeferredTransmits(now: readClock())
                 settle()
                 _ = stack.takeTransmitPending()
+                if yieldingToCallers && callersInside > 0 {
+                    // The transmitter: an application thread came in meanwhile; what the
+                    // completion sent is its to put on the port as it leaves.
+                    if nics.contains(where: { $0.hasTransmitBacklog }) { stack.transmitPending = true }
+                    lock.unlock()
+                    return any
+                }
                 lock.unlock()
             }
             // Done when nothing waits. When another thread held the transmit lock, it looks
@@ -233,7 +240,7 @@ public final class SharedStack: @unchecked Sendable {
             lock.unlock()
             if inside { return false }
         }
-        return transmitDeferred()
+        return transmitDeferred(yieldingToCallers: leavingToCallers)
     }
 
     /// After a change: wake blocked callers, and the engine if its sleep is now too long.
