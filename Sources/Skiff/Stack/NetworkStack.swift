@@ -136,7 +136,12 @@ public final class NetworkStack {
         pendingInterrupts.reserveCapacity(64)
     }
 
-    deinit { shutdownDevices() }
+    deinit {
+        shutdownDevices()
+        // Nothing will run the tasklet any more: take the sockets off its list, so that their
+        // charges are freed with them (a queued charge waits for the list).
+        while transmitCompletions.pop() != nil {}
+    }
 
     /// Adds a device whose NIC is plugged into `port`; posts its receive buffers.
     @discardableResult

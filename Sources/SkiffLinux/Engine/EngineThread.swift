@@ -52,12 +52,13 @@ public final class EngineThread: @unchecked Sendable {
     /// Set by `stop()` from another thread, read by the loop (the eventfd write that follows
     /// wakes it).
     private let stopFlag = Atomic<Bool>(false)
-    private var stats = EngineStatistics()
+    /// Under the stack lock (no runtime exclusivity checks, like the stack's own state).
+    @exclusivity(unchecked) private var stats = EngineStatistics()
     /// Busy-poll hits, counted by the loop outside the locks and copied into `stats` under the
     /// stack lock (possibly by a busy-polling caller's thread).
     private let busyHits = Atomic<UInt64>(0)
     /// Caller busy polls, counted under `pollLock` and copied into `stats` under the stack lock.
-    private var callerPolls: UInt64 = 0
+    @exclusivity(unchecked) private var callerPolls: UInt64 = 0
     /// Held by whoever reads the port and feeds the NIC: the engine's loop or a blocked
     /// caller's busy poll (Linux: NAPI ownership, `NAPI_STATE_SCHED`). Taken before the stack
     /// lock, never while holding it.
