@@ -144,20 +144,8 @@ struct DeferredTransmitTests {
 
     @Test("an engine's frames wake the transmitter when no caller is inside; a caller sleeping inside takes them itself")
     func engineFramesGoToTheTransmitterOrToACaller() throws {
-        let stack = NetworkStack(name: "dt")
-        let port = LockedRecordingPort()
-        var cfg = DeviceConfiguration(name: "eth0", mac: MACAddress(2, 0, 0, 0, 0, 1))
-        cfg.features = [.scatterGather]
-        let dev = stack.addDevice(cfg, port: port)
-        let shared = SharedStack(stack: stack)
-        shared.deferTransmits(on: dev.nic)
-        let kicks = Box(0)
-        shared.withStack { _, _ in shared.transmitKick = { kicks.value += 1 } }
         // No caller inside: the engine's frame is left for the transmitter, which is kicked.
-        shared.withStackLeavingTransmits { s, now in
-            var pending: PacketBuffer? = .some(frame(s, tag: 9, seq: 0))
-            s.processContext(now: now) { s.devQueueXmit(pending.take()!, device: dev) }
-        }
+        let (shared, dev, port, kicks) = engineHandsOverAFrame(tag: 9)
         #expect(kicks.value == 1 && port.count == 0)
         #expect(shared.transmitHandedOver())
         #expect(port.count == 1)
@@ -186,20 +174,8 @@ struct DeferredTransmitTests {
 
     @Test("the transmitter leaves frames to a caller inside the stack, which puts them on the port as it leaves")
     func theTransmitterLeavesFramesToACallerInside() {
-        let stack = NetworkStack(name: "dt")
-        let port = LockedRecordingPort()
-        var cfg = DeviceConfiguration(name: "eth0", mac: MACAddress(2, 0, 0, 0, 0, 1))
-        cfg.features = [.scatterGather]
-        let dev = stack.addDevice(cfg, port: port)
-        let shared = SharedStack(stack: stack)
-        shared.deferTransmits(on: dev.nic)
-        let kicks = Box(0)
-        shared.withStack { _, _ in shared.transmitKick = { kicks.value += 1 } }
         // The engine hands a frame over with no caller inside: the transmitter is kicked.
-        shared.withStackLeavingTransmits { s, now in
-            var pending: PacketBuffer? = .some(frame(s, tag: 3, seq: 0))
-            s.processContext(now: now) { s.devQueueXmit(pending.take()!, device: dev) }
-        }
+        let (shared, _, port, kicks) = engineHandsOverAFrame(tag: 3)
         #expect(kicks.value == 1 && port.count == 0)
         // Before the transmitter runs, an application thread enters (and, say, sleeps: inside,
         // without the lock). The transmitter leaves the frame to it.
@@ -214,6 +190,25 @@ struct DeferredTransmitTests {
         // With nobody inside, the transmitter's turn finds nothing left.
         #expect(!shared.transmitHandedOver())
         #expect(port.count == 1)
+    }
+
+    /// A shared stack whose NIC transmits outside the lock and whose transmitter only counts its
+    /// kicks; an engine's turn (no caller inside) has handed one frame over.
+    func engineHandsOverAFrame(tag: UInt16) -> (SharedStack, NetDevice, LockedRecordingPort, Box<Int>) {
+        let stack = NetworkStack(name: "dt")
+        let port = LockedRecordingPort()
+        var cfg = DeviceConfiguration(name: "eth0", mac: MACAddress(2, 0, 0, 0, 0, 1))
+        cfg.features = [.scatterGather]
+        let dev = stack.addDevice(cfg, port: port)
+        let shared = SharedStack(stack: stack)
+        shared.deferTransmits(on: dev.nic)
+        let kicks = Box(0)
+        shared.withStack { _, _ in shared.transmitKick = { kicks.value += 1 } }
+        shared.withStackLeavingTransmits { s, now in
+            var pending: PacketBuffer? = .some(frame(s, tag: tag, seq: 0))
+            s.processContext(now: now) { s.devQueueXmit(pending.take()!, device: dev) }
+        }
+        return (shared, dev, port, kicks)
     }
 
     /// Whether a caller sleeps on the stack's condition variable now.
