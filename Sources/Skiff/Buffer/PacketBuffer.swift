@@ -20,15 +20,16 @@ public struct PacketBuffer: ~Copyable {
     @usableFromInline var block: UnsafeMutablePointer<DataBlock>
     @usableFromInline var head: Int32
     @usableFromInline var tail: Int32
+    /// What `charge` holds (in the padding after the offsets; fields keep their order).
+    @usableFromInline var chargedBytes: Int32 = 0
     /// This buffer promised not to touch the header area (Linux: `skb->nohdr`).
     @usableFromInline var payloadOnly: Bool = false
+    /// The socket this buffer is charged to until it is freed, and how much (`chargedBytes`)
+    /// (Linux: `skb->sk` with `skb->truesize` and the `tcp_wfree` destructor). Not copied by
+    /// `clone()`, as Linux's `skb_clone()` leaves the clone without an owner.
+    @usableFromInline var charge: UnsafeMutablePointer<TransmitCharge>? = nil
     /// Per-packet metadata.
     public var meta = PacketMeta()
-    /// The socket this buffer is charged to until it is freed, and how much (Linux: `skb->sk`
-    /// with `skb->truesize` and the `tcp_wfree` destructor). Not copied by `clone()`, as Linux's
-    /// `skb_clone()` leaves the clone without an owner.
-    @usableFromInline var charge: UnsafeMutablePointer<TransmitCharge>? = nil
-    @usableFromInline var chargedBytes: Int32 = 0
 
     @inlinable @inline(__always)
     init(block: UnsafeMutablePointer<DataBlock>, head: Int32) {

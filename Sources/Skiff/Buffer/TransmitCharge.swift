@@ -132,7 +132,7 @@ extension PacketBuffer {
     }
 
     /// Gives the charge back now, while the buffer lives on. Linux: `skb_orphan()`.
-    @inline(__always)
+    @inline(never)
     mutating func orphan() {
         guard let c = charge else { return }
         charge = nil

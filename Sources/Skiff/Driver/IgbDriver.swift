@@ -54,7 +54,7 @@ extension NetworkStack {
         if buffer.meta.txTimestamps & TxTimestamp.software != 0 { txTimestamp(buffer, stage: TimestampStage.sent) }
         ring.info[first].nextToWatch = Int32(i)
         ring.info[first].bytes = Int32(length)
-        if dev.orphansOnTransmit { buffer.orphan() }
+        if dev.orphansOnTransmit && buffer.charge != nil { buffer.orphan() }
         ring.info[first].buffer = .some(buffer)
         ring.nextToUse = (i + 1) & ring.mask
         ring.packets &+= 1
