@@ -42,7 +42,7 @@ struct Send: ParsableCommand {
     @Option(help: "Bytes to send (suffixes K, M, G).") var bytes = "16M"
     @Option(help: "Give up after this many seconds without progress.") var timeout = 30
     @Flag(name: .customLong("no-digest"), help: "Skip the SHA-256 (benchmarks).") var noDigest = false
-    @Flag(name: .customLong("tcp-info"), help: "Also print the connection's TCP_INFO (time busy, receive-window- and send-buffer-limited; RTT; cwnd) and the softirq counts.")
+    @Flag(name: .customLong("tcp-info"), help: "Also print the connection's TCP_INFO (time busy, receive-window- and send-buffer-limited; RTT; cwnd), the softirq counts, TCP Small Queues throttles, and the stack's drops and port write errors.")
     var details = false
 
     func validate() throws {

@@ -196,7 +196,7 @@ public struct PacketBuffer: ~Copyable {
     /// How many contiguous pieces `length` bytes at `offset` take: one for a part in the linear
     /// area, one for each fragment they touch. That many fragments `addFragments` adds, and that
     /// many descriptors the bytes take on a TX ring.
-    public func pieces(offset: Int, length: Int) -> Int {
+    func pieces(offset: Int, length: Int) -> Int {
         var pieces = 0
         var off = offset, remaining = length
         let linear = Int(tail - head)
@@ -277,7 +277,8 @@ public struct PacketBuffer: ~Copyable {
     /// Makes the buffer linear: fragments are copied into the linear part. Linux: `skb_linearize()`.
     public mutating func linearize() -> Bool {
         if block.pointee.fragmentCount == 0 { return true }
-        guard let c = copy(headroom: Int(head), stage: .linearize) else { return false }
+        guard var c = copy(headroom: Int(head), stage: .linearize) else { return false }
+        moveCharge(to: &c)   // the copy stays charged to the socket (Linux keeps skb->sk)
         self = c
         return true
     }

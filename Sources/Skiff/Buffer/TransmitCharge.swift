@@ -8,7 +8,8 @@
 ///
 /// A charge lives at a stable address that the buffers point at. Its socket owns it; when the
 /// socket goes away first, the charge is orphaned and frees itself once the last buffer that
-/// points at it has been freed (Linux: the reference `sk_wmem_alloc` holds on the socket).
+/// points at it has been freed and no list holds it (Linux: the reference `sk_wmem_alloc` holds
+/// on the socket). All of it runs under the stack's lock.
 @usableFromInline
 struct TransmitCharge {
     /// Bytes charged by buffers not yet freed (Linux: `sk_wmem_alloc` less its base reference).
@@ -17,9 +18,7 @@ struct TransmitCharge {
     @usableFromInline var throttled = false
     /// On the completion list, waiting for the tasklet (Linux: `TSQ_QUEUED`).
     @usableFromInline var queued = false
-    /// The socket is gone (its owner pointer is no longer valid).
-    @usableFromInline var orphaned = false
-    /// The socket, unretained: valid while not orphaned.
+    /// The socket, unretained; nil once the socket is gone (the charge is orphaned).
     @usableFromInline var owner: UnsafeMutableRawPointer?
     /// Next on the completion list.
     @usableFromInline var next: UnsafeMutablePointer<TransmitCharge>?
@@ -30,6 +29,7 @@ struct TransmitCharge {
     static func make(owner: UnsafeMutableRawPointer, completions: TransmitCompletions) -> UnsafeMutablePointer<TransmitCharge> {
         let p = UnsafeMutablePointer<TransmitCharge>.allocate(capacity: 1)
         p.initialize(to: TransmitCharge(owner: owner, completions: completions))
+        completions.liveCharges += 1
         return p
     }
 
@@ -38,7 +38,7 @@ struct TransmitCharge {
     @usableFromInline
     static func uncharge(_ c: UnsafeMutablePointer<TransmitCharge>, bytes n: Int) {
         c.pointee.bytes -= n
-        if c.pointee.orphaned {
+        if c.pointee.owner == nil {
             freeIfUnused(c)
             return
         }
@@ -50,27 +50,30 @@ struct TransmitCharge {
 
     /// The socket is going away: its charge stays until the last charged buffer is freed.
     static func orphan(_ c: UnsafeMutablePointer<TransmitCharge>) {
-        c.pointee.orphaned = true
         c.pointee.owner = nil
         freeIfUnused(c)
     }
 
     /// Frees an orphaned charge that no buffer and no list refers to any more.
     static func freeIfUnused(_ c: UnsafeMutablePointer<TransmitCharge>) {
-        guard c.pointee.orphaned, c.pointee.bytes <= 0, !c.pointee.queued else { return }
+        guard c.pointee.owner == nil, c.pointee.bytes <= 0, !c.pointee.queued else { return }
+        c.pointee.completions.liveCharges -= 1
         c.deinitialize(count: 1)
         c.deallocate()
     }
 }
 
 /// Sockets whose throttled transmission can go on because the device freed their buffers, in
-/// the order their buffers were freed; the TASKLET softirq takes them. Linux: the per-CPU
+/// the order their buffers were freed (Linux's `list_add` makes its list last-in first-out; the
+/// order does not change what is sent); the TASKLET softirq takes them. Linux: the per-CPU
 /// `tsq_tasklet` list (`struct tsq_tasklet`) that `tcp_wfree()` fills and `tcp_tasklet_func()`
 /// drains.
 @usableFromInline
 final class TransmitCompletions {
     private var head: UnsafeMutablePointer<TransmitCharge>?
     private var tail: UnsafeMutablePointer<TransmitCharge>?
+    /// Charges not yet freed, their sockets' and orphaned ones (a leak shows here).
+    var liveCharges = 0
 
     /// Nothing waits for the tasklet.
     @inline(__always)
@@ -83,52 +86,65 @@ final class TransmitCompletions {
         tail = c
     }
 
-    /// Takes the first socket off the list (its `queued` bit is cleared, as Linux's tasklet
-    /// clears `TSQ_QUEUED`); an orphaned one is freed if nothing else holds it and skipped.
-    /// Returns the socket (unretained), or nil when the list is empty.
-    func pop() -> UnsafeMutableRawPointer? {
-        while let c = head {
-            head = c.pointee.next
-            if head == nil { tail = nil }
-            c.pointee.next = nil
-            c.pointee.queued = false
-            if c.pointee.orphaned {
-                TransmitCharge.freeIfUnused(c)
-                continue
-            }
-            return c.pointee.owner
-        }
-        return nil
+    /// Takes every socket off the list at once, as the tasklet does (Linux: `list_splice_init`),
+    /// so that sockets queued while it runs wait for its next run. Returns the first of the
+    /// chain for `next(after:)`.
+    func takeAll() -> UnsafeMutablePointer<TransmitCharge>? {
+        defer { head = nil; tail = nil }
+        return head
     }
 
-    deinit {
-        while pop() != nil {}
+    /// Unlinks the first charge of a chain `takeAll` returned, clearing its `queued` bit (Linux:
+    /// `TSQ_QUEUED`); returns its socket (unretained, nil when orphaned: the charge is then freed
+    /// if nothing else holds it) and the rest of the chain.
+    static func unlink(_ c: UnsafeMutablePointer<TransmitCharge>) -> (owner: UnsafeMutableRawPointer?, rest: UnsafeMutablePointer<TransmitCharge>?) {
+        let rest = c.pointee.next
+        c.pointee.next = nil
+        c.pointee.queued = false
+        let owner = c.pointee.owner
+        if owner == nil { TransmitCharge.freeIfUnused(c) }
+        return (owner, rest)
+    }
+
+    /// Empties the list without running anything (a stack going away).
+    func drop() {
+        var c = takeAll()
+        while let cell = c { c = TransmitCompletions.unlink(cell).rest }
     }
 }
 
 extension PacketBuffer {
-    /// Charges this buffer's `bytes` to a socket until it is freed. Linux: `skb_set_owner_w()`.
+    /// Charges this buffer, which has no charge yet, `n` bytes to a socket until it is freed.
+    /// Linux: `skb_set_owner_w()`.
     @inline(__always)
     mutating func charge(to c: UnsafeMutablePointer<TransmitCharge>, bytes n: Int) {
-        if let old = charge { TransmitCharge.uncharge(old, bytes: Int(chargedBytes)) }
         c.pointee.bytes += n
         charge = c
         chargedBytes = Int32(n)
     }
 
-    /// Gives `share` of `source`'s charge to this buffer, and takes it from `source`, without
-    /// waking anyone: the bytes stay charged, only the buffer that frees them changes. GSO gives
-    /// each segment its part (Linux: `tcp_gso_segment()` moving `tcp_wfree` and the truesize to
-    /// the segments).
+    /// Gives `share` of `source`'s charge to this buffer, which has none yet, and takes it from
+    /// `source`, without waking anyone: the bytes stay charged, only the buffer that frees them
+    /// changes. GSO gives each segment its part (Linux: `tcp_gso_segment()` moving `tcp_wfree`
+    /// and the truesize to the segments).
     @inline(__always)
     mutating func takeCharge(_ share: Int, from source: inout PacketBuffer) {
-        guard let c = source.charge, share > 0 else { return }
+        guard let c = source.charge else { return }
         let n = min(share, Int(source.chargedBytes))
+        guard n > 0 else { return }
         source.chargedBytes -= Int32(n)
         if source.chargedBytes == 0 { source.charge = nil }
-        if let old = charge, old != c { TransmitCharge.uncharge(old, bytes: Int(chargedBytes)); chargedBytes = 0 }
         charge = c
-        chargedBytes += Int32(n)
+        chargedBytes = Int32(n)
+    }
+
+    /// Moves this buffer's charge to `other` (a copy that takes its place).
+    @inline(__always)
+    mutating func moveCharge(to other: inout PacketBuffer) {
+        other.charge = charge
+        other.chargedBytes = chargedBytes
+        charge = nil
+        chargedBytes = 0
     }
 
     /// Gives the charge back now, while the buffer lives on. Linux: `skb_orphan()`.

@@ -140,7 +140,7 @@ public final class NetworkStack {
         shutdownDevices()
         // Nothing will run the tasklet any more: take the sockets off its list, so that their
         // charges are freed with them (a queued charge waits for the list).
-        while transmitCompletions.pop() != nil {}
+        transmitCompletions.drop()
     }
 
     /// Adds a device whose NIC is plugged into `port`; posts its receive buffers.

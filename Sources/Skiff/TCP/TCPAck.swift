@@ -20,7 +20,7 @@ extension NetworkStack {
             guard newly > 0, sock.caState != .open || sock.lostOut > 0 || sock.sackedOut > 0 else { return }
             tcpFastRetransAlert(sock, ack: priorUna, delivered: newly, advanced: false)
             if sock.caState == .recovery || sock.caState == .loss { tcpXmitRetransmitQueue(sock) }
-            tcpWriteXmit(sock, nagle: sock.options.noDelay ? .push : (sock.options.cork ? .cork : .nagle))
+            tcpWriteXmit(sock, nagle: sock.nagleMode)
             return
         }
         // Window update (RFC 9293 §3.10.7.4).
@@ -212,7 +212,7 @@ extension NetworkStack {
             timers.arm(sock.retransmitTimer, at: now &+ sock.rackReoTimeout &+ 2 * Time.millisecond)
         }
         if sock.caState == .recovery || sock.caState == .loss { tcpXmitRetransmitQueue(sock) }
-        tcpWriteXmit(sock, nagle: sock.options.noDelay ? .push : (sock.options.cork ? .cork : .nagle))
+        tcpWriteXmit(sock, nagle: sock.nagleMode)
         tcpCheckSpace(sock)   // Linux: tcp_data_snd_check() pushes, then tcp_check_space()
     }
 

@@ -285,8 +285,8 @@ extension NetworkStack {
                 }
             }
             // TCP Small Queues: enough of this socket's data is still in the qdisc and the TX
-            // ring; the device's freeing of it sends more (a window probe is never held).
-            if !ignoreWindow && tcpSmallQueueCheck(sock, truesize: tcpSlab.length(at: slot) + tcpBufferOverhead, factor: 0) { break }
+            // ring; the device's freeing of it sends more.
+            if tcpSmallQueueCheck(sock, truesize: tcpSlab.length(at: slot) + tcpBufferOverhead, factor: 0) { break }
             guard var b = tcpSlab.popFront(&sock.writeQueue) else { break }
             let sentPayload = b.length
             let segments = segmentCount(bytes: sentPayload, mss: mssNow)

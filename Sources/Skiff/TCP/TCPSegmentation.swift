@@ -1,5 +1,9 @@
 import SkiffWire
 
+/// About a millisecond of data at the pacing rate is `pacingRate >> pacingShift` bytes (Linux:
+/// `sk_pacing_shift`, 10); the TSO autosizing and TCP Small Queues both use it.
+let pacingShift: UInt64 = 10
+
 /// TSO-sized buffers: how big the write queue's buffers grow, how many segments one transmission
 /// carries, and splitting a buffer in two without copying its bytes.
 extension NetworkStack {
@@ -39,7 +43,7 @@ extension NetworkStack {
         guard canGSO(sock) else { return 1 }
         if sock.pacingRate == 0 && sock.rtt.srtt != nil { updatePacingRate(sock) }
         guard sock.pacingRate > 0 else { return maxSegs }
-        let bytes = Int(min(sock.pacingRate >> 10, UInt64(tcpConfig.gsoMaxSize)))   // sk_pacing_shift 10: ~1 ms
+        let bytes = Int(min(sock.pacingRate >> pacingShift, UInt64(tcpConfig.gsoMaxSize)))
         return min(maxSegs, max(tcpConfig.minTSOSegments, bytes / mss))
     }
 

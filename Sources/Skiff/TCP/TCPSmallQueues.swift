@@ -31,7 +31,7 @@ extension NetworkStack {
     func tcpSmallQueueCheck(_ sock: TCPSocket, truesize: Int, factor: Int) -> Bool {
         guard let c = sock.transmitCharge else { return false }
         // Before the first RTT sample Linux's sk_pacing_rate is ~0UL: no pacing term.
-        let paced = sock.pacingRate == 0 ? Int.max : Int(clamping: sock.pacingRate >> 10)   // sk_pacing_shift 10
+        let paced = sock.pacingRate == 0 ? Int.max : Int(clamping: sock.pacingRate >> pacingShift)
         let limit = min(max(2 * truesize, paced), tcpConfig.limitOutputBytes) << factor
         guard c.pointee.bytes > limit else { return false }
         // Linux: tcp_rtx_queue_empty_or_single_skb() — no need to wait for a completion then.
@@ -46,7 +46,11 @@ extension NetworkStack {
     /// again, lost segments first. Linux: `tcp_tasklet_func()` → `tcp_tsq_handler()` →
     /// `tcp_tsq_write()`.
     func tcpTaskletAction() {
-        while let owner = transmitCompletions.pop() {
+        var chain = transmitCompletions.takeAll()
+        while let cell = chain {
+            let (owner, rest) = TransmitCompletions.unlink(cell)
+            chain = rest
+            guard let owner else { continue }   // the socket went away meanwhile
             let sock = Unmanaged<TCPSocket>.fromOpaque(owner).takeUnretainedValue()
             switch sock.state {
             case .established, .finWait1, .closing, .closeWait, .lastAck: break
@@ -55,7 +59,7 @@ extension NetworkStack {
             if sock.lostOut > sock.retransOut && sock.window.cwnd > sock.inFlight {
                 tcpXmitRetransmitQueue(sock)
             }
-            tcpWriteXmit(sock, nagle: sock.options.noDelay ? .push : (sock.options.cork ? .cork : .nagle))
+            tcpWriteXmit(sock, nagle: sock.nagleMode)
         }
     }
 }

@@ -308,4 +308,8 @@ public final class TCPSocket {
 
     /// Bytes written but not yet sent.
     var unsentBytes: Int { Int(writeSeq &- sndNxt) }
+
+    /// How `tcp_write_xmit` treats a short segment when an ACK or a completion sends more: at
+    /// once with TCP_NODELAY, held by TCP_CORK, else Nagle's test (Linux: `tp->nonagle`).
+    var nagleMode: NetworkStack.NagleMode { options.noDelay ? .push : (options.cork ? .cork : .nagle) }
 }

@@ -125,8 +125,9 @@ public final class SharedStack: @unchecked Sendable {
 
     /// Application threads inside a call (under the lock or sleeping in it, read under the
     /// lock). Each leaves through `leaveCall`, which puts handed-over frames on the port; while
-    /// there is one, an engine leaves its frames to it instead of waking the transmitter (a
-    /// sleeping caller is woken by `settle` and takes them on its way back to sleep).
+    /// there is one, an engine leaves its frames to it instead of waking the transmitter, and
+    /// the transmitter leaves them to it too (a sleeping caller is woken by `settle` or
+    /// `wakeAll` and takes them on its way back to sleep).
     private var callersInside = 0
 
     /// Takes the lock for an application thread's call.
@@ -155,7 +156,9 @@ public final class SharedStack: @unchecked Sendable {
 
     /// Puts handed-over frames on their ports (lock not held), then completes them under the
     /// lock, which runs the TX-clean interrupt and whatever it sends in turn; bounded rounds
-    /// (what is left then is the next lock holder's).
+    /// (what is left then is the next lock holder's). With `yieldingToCallers` (the transmit
+    /// thread) it stops after a round when an application thread has come in, and leaves it
+    /// what is left.
     @discardableResult
     func transmitDeferred(yieldingToCallers: Bool = false) -> Bool {
         let nics = deferredNICs   // written once before traffic; an array copy is a retain
@@ -237,6 +240,9 @@ public final class SharedStack: @unchecked Sendable {
         if leavingToCallers {
             lock.lock()
             let inside = callersInside > 0
+            // A caller asleep since before the frames were handed over has not seen them: wake
+            // it to take them (it transmits before it sleeps again).
+            if inside && stack.transmitPending { lock.wakeAll() }
             lock.unlock()
             if inside { return false }
         }
