@@ -141,6 +141,18 @@ import SkiffWire
         #expect(r.delivered == 300_000)
     }
 
+    /// Settings out of range (a negative limit, one too large to double) are clamped: every byte
+    /// still arrives, with TCP held back at every buffer or never.
+    @Test func outOfRangeLimitsStillDeliverEverything() throws {
+        for limit in [-5, 0, Int.max] {
+            let (p, fd, s) = Self.connection(limit: limit)
+            let r = Self.transfer(p, fd, s, total: 300_000)
+            #expect(r.delivered == 300_000, "limit \(limit)")
+            _ = p.advance(by: 10 * Time.millisecond)
+            #expect(p.stack.tcpBytesBelow(s) == 0, "limit \(limit)")
+        }
+    }
+
     /// Charges belong to the buffer that was charged: a clone carries none, an orphaned buffer
     /// gives its charge back at once, and a freed one at its end.
     @Test func chargesFollowTheBufferNotItsClones() throws {

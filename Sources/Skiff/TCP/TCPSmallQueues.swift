@@ -32,7 +32,9 @@ extension NetworkStack {
         guard let c = sock.transmitCharge else { return false }
         // Before the first RTT sample Linux's sk_pacing_rate is ~0UL: no pacing term.
         let paced = sock.pacingRate == 0 ? Int.max : Int(clamping: sock.pacingRate >> pacingShift)
-        let limit = min(max(2 * truesize, paced), tcpConfig.limitOutputBytes) << factor
+        // A nonsensical setting (negative, or so large that doubling it overflows) is clamped.
+        let capped = min(max(2 * truesize, paced), max(tcpConfig.limitOutputBytes, 0))
+        let limit = min(capped, Int.max >> factor) << factor
         guard c.pointee.bytes > limit else { return false }
         // Linux: tcp_rtx_queue_empty_or_single_skb() — no need to wait for a completion then.
         let head = sock.retransmitQueue.head
