@@ -14,6 +14,24 @@ final class LockedRecordingPort: NetworkPort, @unchecked Sendable {
     }
 }
 
+/// A port that runs `hook` once, at its first frame, in the thread putting frames on it.
+final class HookedPort: NetworkPort, @unchecked Sendable {
+    private let lock = NSLock()
+    private var frames = 0
+    private var pending: (() -> Void)?
+    var count: Int { lock.withLock { frames } }
+    func onFirstFrame(_ hook: @escaping () -> Void) { lock.withLock { pending = hook } }
+    func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, now: Nanoseconds) -> Int {
+        let hook: (() -> Void)? = lock.withLock {
+            frames += 1
+            defer { pending = nil }
+            return pending
+        }
+        hook?()
+        return 0
+    }
+}
+
 /// The NIC putting frames on its port outside the stack lock (`NICModel.deferredTransmit`, as on
 /// real hosts): the doorbell hands descriptors over, a thread leaving the lock transmits them,
 /// completion under the lock sets the done bits and NAPI cleans the ring.
@@ -190,6 +208,39 @@ struct DeferredTransmitTests {
         // With nobody inside, the transmitter's turn finds nothing left.
         #expect(!shared.transmitHandedOver())
         #expect(port.count == 1)
+    }
+
+    @Test("the transmitter stops between rounds when a caller has come in, and the caller puts the rest on the port")
+    func theTransmitterYieldsToACallerBetweenRounds() {
+        let stack = NetworkStack(name: "dt")
+        let port = HookedPort()
+        var cfg = DeviceConfiguration(name: "eth0", mac: MACAddress(2, 0, 0, 0, 0, 1))
+        cfg.features = [.scatterGather]
+        cfg.ringSize = 64
+        let dev = stack.addDevice(cfg, port: port)
+        let shared = SharedStack(stack: stack)
+        shared.deferTransmits(on: dev.nic)
+        shared.withStack { _, _ in shared.transmitKick = {} }
+        // The engine sends 120 frames: the ring takes what it holds, the qdisc keeps the rest
+        // for the completions to send, round after round.
+        shared.withStackLeavingTransmits { s, now in
+            s.processContext(now: now) {
+                for i in 0..<120 { s.devQueueXmit(frame(s, tag: 1, seq: UInt32(i)), device: dev) }
+            }
+        }
+        #expect(port.count == 0 && !dev.txQueues[0].qdisc.isEmpty)
+        // While the transmitter writes its first frame, an application thread comes in (and,
+        // say, sleeps: inside, without the lock). After that round the transmitter leaves it
+        // the rest.
+        port.onFirstFrame { shared.enterCall(); shared.lock.unlock() }
+        #expect(shared.transmitHandedOver())
+        let byTransmitter = port.count
+        #expect(byTransmitter > 0 && byTransmitter < 120)
+        // The caller leaves the stack and puts the rest on the port itself.
+        shared.lock.lock()
+        shared.leaveCall()
+        #expect(port.count == 120)
+        shared.withStack { _, _ in #expect(dev.txQueues[0].qdisc.isEmpty && !dev.nic.hasTransmitBacklog) }
     }
 
     /// A shared stack whose NIC transmits outside the lock and whose transmitter only counts its
