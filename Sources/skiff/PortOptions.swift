@@ -21,6 +21,8 @@ struct PortOptions: ParsableArguments {
     var queues = 1
     @Flag(help: "TAP: negotiate vnet-header offloads (the kernel hands Skiff partial checksums and 64 KiB TCP segments).")
     var offload = false
+    @Flag(name: .customLong("io-uring"), inversion: .prefixedNo, help: "Write frames to the device through io_uring, up to 32 with one system call (default; falls back to one writev per frame where the kernel refuses io_uring). --no-io-uring: one writev per frame.")
+    var ioUring = true
     @Option(help: ArgumentHelp("Capture every frame Skiff sends and receives to this pcap file.", valueName: "file"))
     var pcap: String?
     @Option(name: .customLong("busy-poll"), help: ArgumentHelp("Engine threads poll the device this many microseconds before sleeping (Linux: net.core.busy_poll).", valueName: "usec"))
@@ -63,6 +65,7 @@ struct PortOptions: ParsableArguments {
         c.queues = queues
         c.offload = offload
         c.pcapPath = pcap
+        c.batchedWrites = ioUring
         c.configureKernelSide = linkUp
         c.busyPoll = Nanoseconds(busyPoll) * 1000
         c.busyRead = Nanoseconds(busyRead) * 1000

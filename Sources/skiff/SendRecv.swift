@@ -87,7 +87,9 @@ struct Send: ParsableCommand {
                 print("tcp_info: busy \(ms(i.busyTime)) ms, rwnd-limited \(ms(i.receiveWindowLimited)) ms, sndbuf-limited \(ms(i.sendBufferLimited)) ms, rtt \(i.rtt.map { $0 / 1000 } ?? 0) us (min \(i.minRTT.map { $0 / 1000 } ?? 0)), cwnd \(i.sendCwnd), segments out \(i.segmentsOut) in \(i.segmentsIn)")
                 print("softirqs: NET_RX \(softirqs.0), NET_TX \(softirqs.1), TASKLET \(softirqs.2); small-queue throttles \(softirqs.3)")
                 let drops = s.withStack { st, _ in st.drops.nonzero.map { "\($0.0.name) \($0.1)" } }
-                print("drops: \(drops.isEmpty ? "none" : drops.joined(separator: ", ")); port write errors \(host.device.nic.withTransmitLock { host.port.txStatistics.errors })")
+                let tx = host.device.nic.withTransmitLock { host.port.txStatistics }
+                let perSubmit = tx.batches > 0 ? format2(Double(tx.frames) / Double(tx.batches)) : "-"
+                print("drops: \(drops.isEmpty ? "none" : drops.joined(separator: ", ")); port write errors \(tx.errors); io_uring submissions \(tx.batches) (\(perSubmit) frames each)")
             }
         }
     }

@@ -17,10 +17,10 @@ import SkiffWire
         let suggestedMAC: MACAddress
         let offloads: PortOffloads
         let io: DescriptorIO
-        init(fd: Int32, name: String, mac: MACAddress, offload: Bool) {
+        init(fd: Int32, name: String, mac: MACAddress, offload: Bool, batchedWrites: Bool = false) {
             self.name = name; suggestedMAC = mac
             offloads = offload ? [.checksum, .tcpSegmentation] : []
-            io = DescriptorIO(fds: [fd], vnetHeader: offload)
+            io = DescriptorIO(fds: [fd], vnetHeader: offload, batchedWrites: batchedWrites)
         }
         func fileDescriptor(queue: Int) -> Int32 { io.fds[0] }
         func receive(queue: Int, into batch: FrameBatch) -> Int { io.receive(queue: 0, into: batch) }
@@ -36,6 +36,8 @@ import SkiffWire
             io.transmit(segments, length: length, l2: 14, offload: offload)
         }
         var txStatistics: PortTxStatistics { io.tx }
+        var framesPerFlush: Int { io.framesPerFlush }
+        func flush() { io.flush() }
         func close() { io.closeAll() }
     }
 
@@ -58,8 +60,8 @@ import SkiffWire
     /// lock (deferred transmit, with a transmit thread for what the engine sends) and blocked
     /// receives sleep on the device.
     static func side(_ name: String, fd: Int32, mac: MACAddress, address: IPv4Address, offload: Bool,
-                     realHost: Bool = false) throws -> Side {
-        let port = PairPort(fd: fd, name: name, mac: mac, offload: offload)
+                     realHost: Bool = false, batchedWrites: Bool = false) throws -> Side {
+        let port = PairPort(fd: fd, name: name, mac: mac, offload: offload, batchedWrites: batchedWrites)
         let stack = NetworkStack(name: name)
         var c = DeviceConfiguration(name: name, mac: mac)
         c.features = [.scatterGather, .gso, .tso, .txChecksum]
@@ -87,8 +89,11 @@ import SkiffWire
     /// header on every datagram) TCP hands 64 KiB segments to the "wire" and the far NIC takes
     /// them whole. As a real host, frames go on the wire outside the stack lock and the blocked
     /// receiver sleeps on the device; the bytes must not change either way.
-    @Test(arguments: [false, true], [false, true])
-    func twoStacksOnEngineThreadsTransferThroughBlockingSockets(offload: Bool, realHost: Bool) throws {
+    /// With batched writes, frames leave through io_uring, gathered at the doorbell (synchronous
+    /// NIC) or by the transmitter (real host).
+    @Test(arguments: [(false, false, false), (true, false, false), (false, true, false), (true, true, false),
+                      (false, false, true), (false, true, true), (true, true, true)])
+    func twoStacksOnEngineThreadsTransferThroughBlockingSockets(offload: Bool, realHost: Bool, batchedWrites: Bool) throws {
         var fds: [Int32] = [0, 0]
         #expect(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
         var size: Int32 = 4 << 20
@@ -97,9 +102,9 @@ import SkiffWire
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, 4)
         }
         let a = try Self.side("a", fd: fds[0], mac: MACAddress(0x0200_0000_000A), address: IPv4Address(10, 0, 0, 1),
-                              offload: offload, realHost: realHost)
+                              offload: offload, realHost: realHost, batchedWrites: batchedWrites)
         let b = try Self.side("b", fd: fds[1], mac: MACAddress(0x0200_0000_000B), address: IPv4Address(10, 0, 0, 2),
-                              offload: offload, realHost: realHost)
+                              offload: offload, realHost: realHost, batchedWrites: batchedWrites)
         defer { a.stop(); b.stop() }
         let total = 8 << 20
         let pattern = (0..<total).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
@@ -141,6 +146,14 @@ import SkiffWire
         // With offloads the sender's frames were GSO frames, whole on the wire.
         #expect((a.port.txStatistics.gsoFrames > 0) == offload)
         #expect((b.engine.receiveBatch.gsoFrames > 0) == offload)
+        if batchedWrites && a.port.io.batchesWrites {
+            // The frames left through io_uring; the transmitter gathered several per submission.
+            let tx = a.port.txStatistics
+            #expect(tx.batches > 0 && tx.ringFailures == 0)
+            if realHost { #expect(tx.frames > tx.batches) }
+        } else {
+            #expect(a.port.txStatistics.batches == 0)
+        }
         if realHost {
             // Frames went out through the hand-over, completed (counted) by the NIC; the
             // blocked accept or recv slept on the device at least once.

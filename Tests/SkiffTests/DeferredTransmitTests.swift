@@ -32,6 +32,31 @@ final class HookedPort: NetworkPort, @unchecked Sendable {
     }
 }
 
+/// A port that gathers frames and writes them at `flush()`, as io_uring batching does: it keeps
+/// only the segments' addresses at `transmit` and reads the bytes at the flush, noting how far
+/// the NIC had counted its frames as transmitted at that moment.
+final class GatheringPort: NetworkPort {
+    let framesPerFlush: Int
+    weak var nic: NICModel?
+    private var gathered: [[UnsafeRawBufferPointer]] = []
+    var frames: [[UInt8]] = []
+    var flushSizes: [Int] = []
+    /// Per flush: the NIC's transmitted count, in descriptors.
+    var transmittedAtFlush: [UInt64] = []
+    init(framesPerFlush: Int) { self.framesPerFlush = framesPerFlush }
+    func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, now: Nanoseconds) -> Int {
+        gathered.append(Array(segments))
+        return length
+    }
+    func flush() {
+        guard !gathered.isEmpty else { return }
+        for segs in gathered { frames.append(segs.flatMap { Array($0) }) }
+        flushSizes.append(gathered.count)
+        if let n = nic, n.deferredTransmit { transmittedAtFlush.append(n.deferredQueues[0].transmitted.load(ordering: .relaxed)) }
+        gathered.removeAll()
+    }
+}
+
 /// The NIC putting frames on its port outside the stack lock (`NICModel.deferredTransmit`, as on
 /// real hosts): the doorbell hands descriptors over, a thread leaving the lock transmits them,
 /// completion under the lock sets the done bits and NAPI cleans the ring.
@@ -100,6 +125,52 @@ struct DeferredTransmitTests {
         #expect(!dev.nic.transmitDeferred())
         stack.completeDeferredTransmits(now: 4)
         #expect(dev.nic.txFrames == 1 && port.frames.count == 1)
+    }
+
+    @Test("a port that gathers 3 frames per flush: 7 frames handed over leave in flushes of 3, 3 and 1, whole and in order, and none counts as transmitted (so none completes and frees its memory) before its flush")
+    func gatheringPortFlushesBeforeFramesComplete() {
+        let stack = NetworkStack(name: "dt")
+        let port = GatheringPort(framesPerFlush: 3)
+        var cfg = DeviceConfiguration(name: "eth0", mac: MACAddress(2, 0, 0, 0, 0, 1))
+        cfg.features = [.scatterGather]
+        let dev = stack.addDevice(cfg, port: port)
+        dev.nic.deferredTransmit = true
+        port.nic = dev.nic
+        let baseline = stack.pool.statistics.inUse
+        stack.processContext(now: 1) {
+            for i in 0..<7 {
+                var b = frame(stack, tag: 3, seq: UInt32(i), bytes: 60)
+                do {   // every other frame in two descriptors: the count is in descriptors
+                    if i % 2 == 0 {
+                        var part = stack.pool.allocate(size: 40, headroom: 0)!
+                        part.put(40).initializeMemory(as: UInt8.self, repeating: UInt8(i), count: 40)
+                        _ = b.addFragment(part)
+                    }
+                }
+                var pending: PacketBuffer? = .some(b)
+                stack.devQueueXmit(pending.take()!, device: dev)
+            }
+        }
+        #expect(port.frames.isEmpty)
+        #expect(dev.nic.transmitDeferred())
+        #expect(port.flushSizes == [3, 3, 1])
+        // Descriptors per frame 2,1,2,1,2,1,2: at each flush only the frames before it count.
+        #expect(port.transmittedAtFlush == [0, 5, 9])
+        #expect(port.frames.count == 7)
+        for (i, f) in port.frames.enumerated() {
+            #expect(tagAndSeq(f) == (3, UInt32(i)))
+            #expect(f.count == (i % 2 == 0 ? 100 : 60))
+            if i % 2 == 0 { #expect(f[60...].allSatisfy { $0 == UInt8(i) }) }
+        }
+        #expect(dev.nic.deferredQueues[0].transmitted.load(ordering: .relaxed) == 11)
+        stack.completeDeferredTransmits(now: 2)
+        #expect(dev.nic.txFrames == 7 && stack.pool.statistics.inUse == baseline)
+
+        // A NIC that transmits at the doorbell flushes there: the frame is out before it returns.
+        dev.nic.deferredTransmit = false
+        var pending: PacketBuffer? = .some(frame(stack, tag: 4, seq: 9))
+        stack.processContext(now: 3) { stack.devQueueXmit(pending.take()!, device: dev) }
+        #expect(port.frames.count == 8 && port.flushSizes.last == 1 && tagAndSeq(port.frames[7]) == (4, 9))
     }
 
     @Test("transmit and completion with nothing handed over, or on a NIC that transmits at the doorbell, do nothing")

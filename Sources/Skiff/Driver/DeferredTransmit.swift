@@ -126,6 +126,10 @@ extension NICModel {
         var nseg = 0, length = 0, failed = false
         var offload = FrameOffload.none
         var any = false
+        // A port that gathers frames writes them at its flush; until then their memory must stay
+        // valid, so the frames count as transmitted (and may complete) only after it.
+        let perFlush = port.framesPerFlush
+        var gathered = 0, packetEnd = t
         while t != end {
             let s = d.slots[Int(t) & d.mask]
             if nseg == 0 { offload = s.offload }
@@ -146,12 +150,22 @@ extension NICModel {
                         : port.transmit(frame, length: length, offload: offload, now: now)
                     d.copied.wrappingAdd(UInt64(max(n, 0)), ordering: .relaxed)
                     d.frames.wrappingAdd(1, ordering: .relaxed)
+                    gathered += 1
                 }
                 nseg = 0; length = 0; failed = false
-                // After the frame's counters: whoever completes up to here counts it too.
-                d.transmitted.store(t, ordering: .releasing)
+                packetEnd = t
+                if gathered >= perFlush || t == end {
+                    if gathered > 0 { port.flush() }
+                    gathered = 0
+                    // After the frames' counters: whoever completes up to here counts them too.
+                    d.transmitted.store(t, ordering: .releasing)
+                }
                 any = true
             }
+        }
+        if gathered > 0 {   // the last descriptors handed over do not end a packet yet
+            port.flush()
+            d.transmitted.store(packetEnd, ordering: .releasing)
         }
         return any
     }

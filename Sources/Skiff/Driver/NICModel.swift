@@ -137,6 +137,9 @@ public final class NICModel {
             ring.hardwareHead = (i + 1) & ring.mask
             work = true
         }
+        // The done bits are only read by the TX clean, after this returns: a port that gathered
+        // frames writes them before their memory can go back to the pool.
+        if work { port.flush() }
         if work {
             if lineRate > 0 && busyUntil > now {
                 // The completion interrupt comes when the wire is done with the frames.

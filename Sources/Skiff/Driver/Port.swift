@@ -2,8 +2,9 @@
 /// AF_PACKET socket, packetdrill, or nothing at all.
 ///
 /// The NIC calls `transmit` once per frame with the frame's scatter-gather segments (already
-/// translated through the IOMMU); the port copies or writes them out and reports how many bytes
-/// it copied, which the NIC counts in the copy ledger as port I/O. Received frames go the other
+/// translated through the IOMMU); the port copies or writes them out (or gathers them for one
+/// write at `flush()`) and reports how many bytes it copied, which the NIC counts in the copy
+/// ledger as port I/O. Received frames go the other
 /// way through `NICModel.receive(frame:now:)`.
 ///
 /// Cost: one dynamic call per frame through a class-bound protocol; nothing is allocated.
@@ -18,6 +19,15 @@ public protocol NetworkPort: AnyObject {
     /// What the far side of this port accepts unfinished (the virtio-net / TAP `IFF_VNET_HDR`
     /// features). A device's TSO and checksum features are enabled only where its port offers them.
     var offloads: PortOffloads { get }
+    /// Frames the port may gather before it writes them together, with one system call
+    /// (1: each frame goes out inside `transmit`). A port that gathers puts its frames out at
+    /// `flush()` at the latest, so the memory of every frame given to `transmit` must stay
+    /// valid until `flush()` returns. Linux: a driver's `xmit_more` batching, which rings the
+    /// doorbell once for the frames of one `dev_hard_start_xmit()` burst.
+    var framesPerFlush: Int { get }
+    /// Puts out the frames gathered since the last flush (nothing for a port that does not
+    /// gather). Linux: the doorbell write after the last frame of a burst (`!netdev_xmit_more()`).
+    func flush()
 }
 
 extension NetworkPort {
@@ -26,6 +36,8 @@ extension NetworkPort {
         transmit(segments, length: length, now: now)
     }
     public var offloads: PortOffloads { [] }
+    public var framesPerFlush: Int { 1 }
+    public func flush() {}
 }
 
 /// Offloads a port can take (Linux: the `VIRTIO_NET_F_CSUM` / `VIRTIO_NET_F_HOST_TSO4` features,

@@ -29,6 +29,9 @@ public struct HostConfiguration: Sendable {
     public var queues: Int = 1
     /// Negotiate vnet-header offloads with the kernel (TAP only).
     public var offload = false
+    /// Write frames through io_uring, up to 32 with one system call, where the kernel allows it
+    /// (else, and with false, one `writev` per frame).
+    public var batchedWrites = true
     /// Capture every frame Skiff sends or receives to this pcap file.
     public var pcapPath: String?
     /// Also bring the kernel side up and set its MTU (the tests use `ip` themselves).

@@ -23,14 +23,14 @@ public final class LinuxHost: @unchecked Sendable {
         configuration = c
         do {
             switch c.attachment {
-            case let .tap(n): port = try TapPort(name: n, queues: c.queues, offload: c.offload)
+            case let .tap(n): port = try TapPort(name: n, queues: c.queues, offload: c.offload, batchedWrites: c.batchedWrites)
             case let .tun(n):
                 if c.offload { throw HostError.badConfiguration("--offload needs --tap") }
-                port = try TunPort(name: n, queues: c.queues)
+                port = try TunPort(name: n, queues: c.queues, batchedWrites: c.batchedWrites)
             case let .packet(n):
                 if c.queues != 1 { throw HostError.badConfiguration("--queues needs --tap or --tun") }
                 if c.offload { throw HostError.badConfiguration("--offload needs --tap") }
-                port = try PacketSocketPort(interface: n)
+                port = try PacketSocketPort(interface: n, batchedWrites: c.batchedWrites)
             }
             if c.configureKernelSide {
                 try InterfaceControl.setMTU(c.mtu, of: c.attachment.deviceName)

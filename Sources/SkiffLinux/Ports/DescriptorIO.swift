@@ -5,30 +5,71 @@ import CSkiffLinux
 import Skiff
 
 /// Frame I/O on TAP/TUN descriptors: one `read` per frame until the descriptor is empty or the
-/// batch full, one `writev` per frame straight from the NIC's scatter-gather segments (the
-/// kernel's copy in `tun_get_user` is the only copy on the way out).
+/// batch full; on the way out, each frame's `writev` straight from the NIC's scatter-gather
+/// segments (the kernel's copy in `tun_get_user` is the only copy on the way out). With
+/// io_uring the `writev`s of up to `framesPerFlush` frames go to the kernel in one
+/// `io_uring_enter`, which saves the writer the system-call entry and the file lookup of every
+/// frame after the first; without it (or where the kernel refuses io_uring) each frame is its own
+/// `writev`. The kernel runs each request inline, in order: tun takes non-blocking writes
+/// (`FMODE_NOWAIT`) and its send buffer is unlimited, so none waits or is retried out of order.
 /// Linux: `tun_chr_read_iter()` / `tun_chr_write_iter()`.
 final class DescriptorIO: @unchecked Sendable {
     let fds: [Int32]
     let vnetHeader: Bool
-    /// Used under the NIC's transmit lock (`NICModel.withTransmitLock`; transmit only).
+    /// Used under the NIC's transmit lock (`NICModel.withTransmitLock`; transmit only): iovecs
+    /// and virtio-net headers, `iovCapacity` and one header per gathered frame.
     private let iov: UnsafeMutablePointer<iovec>
-    private let header: UnsafeMutableRawPointer
+    private let headers: UnsafeMutableRawPointer
     private static let iovCapacity = 40
+    private static let headerStride = 16
+    /// The io_uring that gathered frames go through (nil: one `writev` per frame).
+    private var ring: OpaquePointer?
+    private let results: UnsafeMutablePointer<skiff_uring_result>
+    /// What the flush needs of each gathered frame, by slot.
+    private struct Pending { var queue = 0, iovecs = 0, length = 0, retry = false }
+    private let pending: UnsafeMutablePointer<Pending>
+    /// Frames gathered for the next flush.
+    private var gathered = 0
+    /// Frames per flush: the ring's batch, or 1.
+    private(set) var framesPerFlush: Int
+    /// Why io_uring is not in use (nil when it is, or was not asked for).
+    let ringError: Int32?
     /// Written by the transmitter; read under the NIC's transmit lock.
     var tx = PortTxStatistics()
 
-    init(fds: [Int32], vnetHeader: Bool) {
+    /// Frames per io_uring flush.
+    static let batch = 32
+
+    init(fds: [Int32], vnetHeader: Bool, batchedWrites: Bool = false) {
         self.fds = fds
         self.vnetHeader = vnetHeader
-        iov = .allocate(capacity: DescriptorIO.iovCapacity)
-        header = .allocate(byteCount: 16, alignment: 8)
+        var ring: OpaquePointer? = nil
+        var error: Int32? = nil
+        if batchedWrites {
+            ring = fds.withUnsafeBufferPointer { skiff_uring_create(UInt32(2 * DescriptorIO.batch), $0.baseAddress, UInt32($0.count)) }
+            if ring == nil { error = errno }
+        }
+        self.ring = ring
+        ringError = error
+        framesPerFlush = ring == nil ? 1 : DescriptorIO.batch
+        let frames = ring == nil ? 1 : DescriptorIO.batch
+        iov = .allocate(capacity: DescriptorIO.iovCapacity * frames)
+        headers = .allocate(byteCount: DescriptorIO.headerStride * frames, alignment: 8)
+        results = .allocate(capacity: frames)
+        pending = .allocate(capacity: frames)
+        pending.initialize(repeating: Pending(), count: frames)
     }
 
     deinit {
+        if let r = ring { skiff_uring_destroy(r) }
         iov.deallocate()
-        header.deallocate()
+        headers.deallocate()
+        results.deallocate()
+        pending.deallocate()
     }
+
+    /// io_uring carries this port's writes.
+    var batchesWrites: Bool { ring != nil }
 
     /// Reads until EAGAIN or the batch is full.
     func receive(queue q: Int, into batch: FrameBatch) -> Int {
@@ -98,36 +139,117 @@ final class DescriptorIO: @unchecked Sendable {
         return n
     }
 
-    /// Writes one frame. Queue choice by flow hash keeps a flow on one descriptor. With a
-    /// virtio-net header, `offload` fills it (a plain frame gets an empty one).
+    /// Writes one frame, or gathers it for the next `flush()` when io_uring carries the writes.
+    /// Queue choice by flow hash keeps a flow on one descriptor. With a virtio-net header,
+    /// `offload` fills it (a plain frame gets an empty one). Returns the frame's length, or 0
+    /// for a write that failed at once.
     func transmit(_ segments: UnsafeBufferPointer<UnsafeRawBufferPointer>, length: Int, l2: Int,
                   offload: FrameOffload = .none) -> Int {
+        let slot = ring == nil ? 0 : gathered
+        let v = iov + slot * DescriptorIO.iovCapacity
         var count = 0
         if vnetHeader {
-            VirtioNetHeader.write(offload, to: header)
-            iov[0] = iovec(iov_base: header, iov_len: VirtioNetHeader.size)
+            let h = headers + slot * DescriptorIO.headerStride
+            VirtioNetHeader.write(offload, to: h)
+            v[0] = iovec(iov_base: h, iov_len: VirtioNetHeader.size)
             count = 1
             if offload.segmentSize > 0 { tx.gsoFrames &+= 1 }
         }
         for s in segments where count < DescriptorIO.iovCapacity {
-            iov[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: s.baseAddress), iov_len: s.count)
+            v[count] = iovec(iov_base: UnsafeMutableRawPointer(mutating: s.baseAddress), iov_len: s.count)
             count += 1
         }
-        var fd = fds[0]
+        var q = 0
         if fds.count > 1, let first = segments.first, first.count >= l2 + 20 {
             let h = FlowHash.ipv4(packet: first.baseAddress! + l2, length: first.count - l2)
-            fd = fds[Int(h % UInt32(fds.count))]
+            q = Int(h % UInt32(fds.count))
         }
-        let r = writev(fd, iov, Int32(count))
+        if let r = ring {
+            pending[slot] = Pending(queue: q, iovecs: count, length: length)
+            _ = skiff_uring_writev(r, fds[q], UInt32(q), v, UInt32(count), UInt64(slot))
+            gathered += 1
+            if gathered == framesPerFlush { flush() }
+            return length
+        }
+        return write(v, count: count, queue: q, length: length) ? length : 0
+    }
+
+    /// One frame, one `writev`; counts the result.
+    private func write(_ v: UnsafeMutablePointer<iovec>, count: Int, queue q: Int, length: Int) -> Bool {
+        let r = writev(fds[q], v, Int32(count))
         if r < 0 {
             tx.errors &+= 1
             tx.lastErrno = errno
-            return 0
+            return false
         }
         tx.frames &+= 1
         tx.bytes &+= UInt64(length)
-        return length
+        return true
     }
 
-    func closeAll() { for fd in fds { close(fd) } }
+    /// Writes the gathered frames with one `io_uring_enter` and counts each one's result. A ring
+    /// that fails as a whole, or a file that refuses non-blocking requests (EOPNOTSUPP: no
+    /// `FMODE_NOWAIT`), is given up: the port goes back to one `writev` per frame, starting
+    /// with the frames the ring did not write.
+    func flush() {
+        guard let r = ring, gathered > 0 else { return }
+        let n = gathered
+        gathered = 0
+        let got = skiff_uring_flush(r, results, UInt32(n))
+        tx.batches &+= 1
+        guard got >= 0 else {
+            tx.lastErrno = errno
+            giveUpRing()
+            for slot in 0..<n { rewrite(slot) }   // whether the ring wrote them is unknown: lost
+            return
+        }
+        var unsupported = false
+        let header = vnetHeader ? VirtioNetHeader.size : 0
+        for i in 0..<Int(got) {
+            let slot = Int(results[i].tag), written = Int(results[i].result)
+            guard slot < n else { continue }
+            let length = pending[slot].length
+            if written == length + header {
+                tx.frames &+= 1
+                tx.bytes &+= UInt64(length)
+            } else if written == -Int(EOPNOTSUPP) {
+                unsupported = true
+                pending[slot].retry = true
+            } else {
+                tx.errors &+= 1
+                tx.lastErrno = written < 0 ? -Int32(written) : EIO
+            }
+        }
+        if Int(got) < n { tx.errors &+= UInt64(n - Int(got)) }
+        if unsupported {
+            giveUpRing()
+            for slot in 0..<n where pending[slot].retry { rewrite(slot) }
+        }
+    }
+
+    /// Back to one `writev` per frame.
+    private func giveUpRing() {
+        if let r = ring { skiff_uring_destroy(r) }
+        ring = nil
+        framesPerFlush = 1
+        tx.ringFailures &+= 1
+    }
+
+    /// Writes a gathered frame the ring did not, from its iovecs (still valid until the flush
+    /// returns); a ring that failed as a whole counts its frames as errors instead, since some
+    /// may have reached the device.
+    private func rewrite(_ slot: Int) {
+        let p = pending[slot]
+        if p.retry {
+            pending[slot].retry = false
+            _ = write(iov + slot * DescriptorIO.iovCapacity, count: p.iovecs, queue: p.queue, length: p.length)
+        } else {
+            tx.errors &+= 1
+        }
+    }
+
+    func closeAll() {
+        if let r = ring { skiff_uring_destroy(r); ring = nil; framesPerFlush = 1 }
+        for fd in fds { close(fd) }
+    }
 }

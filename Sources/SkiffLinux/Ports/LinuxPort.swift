@@ -10,6 +10,10 @@ public struct PortTxStatistics: Sendable {
     /// Frames handed over whole as one TCP segment larger than the MTU (vnet-header TSO).
     public var gsoFrames: UInt64 = 0
     public var lastErrno: Int32 = 0
+    /// io_uring submissions, each carrying the writes of several frames (0 without io_uring).
+    public var batches: UInt64 = 0
+    /// Times the io_uring failed as a whole and the port went back to one write per frame.
+    public var ringFailures: UInt64 = 0
     public init() {}
 }
 

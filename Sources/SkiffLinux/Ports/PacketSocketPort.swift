@@ -20,7 +20,7 @@ public final class PacketSocketPort: LinuxPort, @unchecked Sendable {
     public let interfaceIndex: Int32
     let io: DescriptorIO
 
-    public init(interface name: String) throws(PortError) {
+    public init(interface name: String, batchedWrites: Bool = true) throws(PortError) {
         let index = try InterfaceControl.index(of: name)
         let proto = UInt16(LinuxConstants.ETH_P_ALL).bigEndian
         let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Int32(proto))
@@ -59,7 +59,7 @@ public final class PacketSocketPort: LinuxPort, @unchecked Sendable {
         guard joined == 0 else { throw fail("make promiscuous") }
         self.name = name
         interfaceIndex = index
-        io = DescriptorIO(fds: [fd], vnetHeader: true)
+        io = DescriptorIO(fds: [fd], vnetHeader: true, batchedWrites: batchedWrites)
         let kernelMAC = (try? InterfaceControl.hardwareAddress(of: name)) ?? .zero
         var mac = derivedMAC(name, salt: 0)
         if mac == kernelMAC { mac = derivedMAC(name, salt: 1) }
@@ -105,6 +105,10 @@ public final class PacketSocketPort: LinuxPort, @unchecked Sendable {
     }
 
     public var txStatistics: PortTxStatistics { io.tx }
+
+    public var framesPerFlush: Int { io.framesPerFlush }
+
+    public func flush() { io.flush() }
 
     public func close() { io.closeAll() }
 }

@@ -17,13 +17,13 @@ public final class TapPort: DirectReceivePort, @unchecked Sendable {
 
     /// Creates the device if it does not exist, else attaches to it.
     /// Throws `PortError` for a missing /dev/net/tun, no permission, or a busy device.
-    public init(name: String, queues: Int = 1, offload: Bool = false) throws(PortError) {
+    public init(name: String, queues: Int = 1, offload: Bool = false, batchedWrites: Bool = true) throws(PortError) {
         let dev = try TunTapDevice(name: name, mode: .tap, queues: queues, vnetHeader: offload)
         do { try dev.setOffloads(enabled: offload) } catch { dev.closeAll(); throw error }
         self.name = name
         queueCount = dev.fds.count
         offloads = offload ? [.checksum, .tcpSegmentation] : []
-        io = DescriptorIO(fds: dev.fds, vnetHeader: offload)
+        io = DescriptorIO(fds: dev.fds, vnetHeader: offload, batchedWrites: batchedWrites)
         let kernelMAC = (try? InterfaceControl.hardwareAddress(of: name)) ?? .zero
         var mac = derivedMAC(name, salt: 0)
         if mac == kernelMAC { mac = derivedMAC(name, salt: 1) }
@@ -63,6 +63,10 @@ public final class TapPort: DirectReceivePort, @unchecked Sendable {
     }
 
     public var txStatistics: PortTxStatistics { io.tx }
+
+    public var framesPerFlush: Int { io.framesPerFlush }
+
+    public func flush() { io.flush() }
 
     public func close() { io.closeAll() }
 }

@@ -11,12 +11,12 @@ public final class TunPort: LinuxPort, @unchecked Sendable {
     let io: DescriptorIO
 
     /// Creates the device if it does not exist, else attaches to it.
-    public init(name: String, queues: Int = 1) throws(PortError) {
+    public init(name: String, queues: Int = 1, batchedWrites: Bool = true) throws(PortError) {
         let dev = try TunTapDevice(name: name, mode: .tun, queues: queues, vnetHeader: false)
         do { try dev.setOffloads(enabled: false) } catch { dev.closeAll(); throw error }
         self.name = name
         queueCount = dev.fds.count
-        io = DescriptorIO(fds: dev.fds, vnetHeader: false)
+        io = DescriptorIO(fds: dev.fds, vnetHeader: false, batchedWrites: batchedWrites)
     }
 
     public func fileDescriptor(queue: Int) -> Int32 { io.fds[queue] }
@@ -35,6 +35,10 @@ public final class TunPort: LinuxPort, @unchecked Sendable {
     }
 
     public var txStatistics: PortTxStatistics { io.tx }
+
+    public var framesPerFlush: Int { io.framesPerFlush }
+
+    public func flush() { io.flush() }
 
     public func close() { io.closeAll() }
 }
