@@ -6,10 +6,12 @@
 #   BYTES=268435456 RR=5000 scripts/bench-linux.sh
 #
 # Rows: the raw ceiling of 1514-byte TAP writes (scripts/bench/tapflood.c: frames dropped at IP,
-# UDP datagrams to a socket) and of TCP data handed to a kernel socket by the cheapest possible
-# sender (scripts/bench/tcpflood.c: 1448-byte segments, one write each, into `kperf recv`), the
-# figure to hold Skiff→kernel without offload against; bulk TCP Skiff→kernel and kernel→Skiff
-# over one TAP queue at MTU 1500, without and with the vnet-header offloads; 1-byte
+# UDP datagrams to a socket, one write() each or 32 per io_uring submission) and of TCP data
+# handed to a kernel socket by the cheapest possible sender (scripts/bench/tcpflood.c:
+# 1448-byte segments, one write each, into `kperf recv`), the figures to hold Skiff→kernel
+# without offload against; bulk TCP Skiff→kernel and kernel→Skiff over one TAP queue at MTU
+# 1500, without offloads (with io_uring, Skiff's default, and with --no-io-uring: one writev
+# per frame, as the raw ceilings write) and with the vnet-header offloads; 1-byte
 # request/response (kernel client, Skiff echo service); and the kernel↔kernel baseline over a
 # veth pair between two namespaces, in the same run. CPU: the Skiff process's user+system
 # seconds per second of transfer, and the whole machine's busy cores (/proc/stat) during the
@@ -118,11 +120,12 @@ kernel_kernel() {
 
 # The ceiling for anything that writes 1514-byte frames into one TAP queue on this machine: a
 # C loop of write()s, the kernel dropping each frame at IP routing, or delivering it to a UDP
-# socket that a thread drains.
+# socket that a thread drains; and the UDP case again with the writes batched 32 to an
+# io_uring_enter, as Skiff's port writes (the ceiling without a system call per frame).
 raw_ceiling() {
   tap_ns
-  for kind in drop udp; do
-    echo "raw TAP writes, $(ip netns exec "$NS" "$WORK/tapflood" tap0 "${FLOOD:-1000000}" "$kind")"
+  for kind in drop udp "udp uring"; do
+    echo "raw TAP writes, $(ip netns exec "$NS" "$WORK/tapflood" tap0 "${FLOOD:-1000000}" $kind)"
   done
 }
 
@@ -142,6 +145,7 @@ raw_ceiling_tcp() {
 raw_ceiling
 raw_ceiling_tcp
 bulk_skiff_to_kernel "" "(no offload)"
+bulk_skiff_to_kernel "--no-io-uring" "(no offload, --no-io-uring)"
 bulk_skiff_to_kernel "--offload" "(--offload)"
 bulk_kernel_to_skiff "" "(no offload)"
 bulk_kernel_to_skiff "--offload" "(--offload)"

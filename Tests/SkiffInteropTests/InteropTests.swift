@@ -14,7 +14,11 @@ struct InteropTests {
         var mtu: Int
         var queues = 1
         var offload = false
-        var description: String { "\(kind) mtu \(mtu)\(queues > 1 ? " queues \(queues)" : "")\(offload ? " offload" : "")" }
+        /// Frames leave through io_uring (Skiff's default) or one writev each (`--no-io-uring`).
+        var ioUring = true
+        var description: String {
+            "\(kind) mtu \(mtu)\(queues > 1 ? " queues \(queues)" : "")\(offload ? " offload" : "")\(ioUring ? "" : " no-io-uring")"
+        }
 
         func make(_ ns: Namespace) throws {
             switch kind {
@@ -34,12 +38,13 @@ struct InteropTests {
             o += ["--mtu", "\(mtu)"]
             if queues > 1 { o += ["--queues", "\(queues)"] }
             if offload { o.append("--offload") }
+            if !ioUring { o.append("--no-io-uring") }
             return o
         }
     }
 
     static let setups: [Setup] = [
-        Setup(kind: .tap, mtu: 1500), Setup(kind: .tap, mtu: 9000),
+        Setup(kind: .tap, mtu: 1500), Setup(kind: .tap, mtu: 1500, ioUring: false), Setup(kind: .tap, mtu: 9000),
         Setup(kind: .tun, mtu: 1500), Setup(kind: .tun, mtu: 9000),
         Setup(kind: .tap, mtu: 1500, queues: 2, offload: true),
         Setup(kind: .packet, mtu: 1500),
@@ -81,8 +86,15 @@ struct InteropTests {
         let (dir, name, sha) = try x.makeFile(bytes: n)
         let (p, out) = try x.up(setup.options, ["--serve", "http:80=\(dir)"])
         let got = try x.curlDigest("http://10.0.0.2/\(name)")
-        _ = x.down(p, out)
+        let final = x.down(p, out)
         #expect(got == sha, "curl \(setup): \(got) != \(sha)")
+        // The file left through io_uring where the kernel allows it, else one writev per frame.
+        let submits = Int(Interop.field(after: "tx_uring_submits ", in: final)) ?? -1
+        if setup.ioUring && InteropEnvironment.ioUringAllowed {
+            #expect(submits > 0, "no io_uring submissions in:\n\(final)")
+        } else {
+            #expect(submits == 0, "io_uring submissions with \(setup) in:\n\(final)")
+        }
         // skiff send delivers to a kernel receiver.
         let (sent, received, report) = try x.sendToKernel(setup.options, bytes: n)
         #expect(!sent.isEmpty && sent == received, "skiff send \(setup): \(report)")

@@ -20,7 +20,11 @@ public struct InterruptVector: Sendable {
 public final class NICModel {
     /// The device this NIC belongs to.
     public let deviceIndex: Int
-    @exclusivity(unchecked) public var port: NetworkPort
+    @exclusivity(unchecked) public var port: NetworkPort {
+        didSet { portGathers = port.framesPerFlush > 1 }
+    }
+    /// The port gathers frames for a flush (read once per port, not per doorbell).
+    @exclusivity(unchecked) private(set) var portGathers: Bool
     /// The emulated IOMMU between this NIC and memory.
     @exclusivity(unchecked) public var iommu = DMAMapper()
     let txRings: [TxRing]
@@ -71,6 +75,7 @@ public final class NICModel {
     init(deviceIndex: Int, port: NetworkPort, txRings: [TxRing], rxRings: [RxRing]) {
         self.deviceIndex = deviceIndex
         self.port = port
+        portGathers = port.framesPerFlush > 1
         self.txRings = txRings
         self.rxRings = rxRings
         vectors = Array(repeating: InterruptVector(), count: max(txRings.count, rxRings.count))
@@ -139,7 +144,7 @@ public final class NICModel {
         }
         // The done bits are only read by the TX clean, after this returns: a port that gathered
         // frames writes them before their memory can go back to the pool.
-        if work { port.flush() }
+        if work && portGathers { port.flush() }
         if work {
             if lineRate > 0 && busyUntil > now {
                 // The completion interrupt comes when the wire is done with the frames.
