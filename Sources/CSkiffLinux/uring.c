@@ -25,7 +25,6 @@ struct skiff_uring {
     void *sq_map, *cq_map;
     size_t sq_size, cq_size, sqes_size;
     unsigned queued;      // requests written to the SQ ring and not yet submitted
-    int fixed_files;      // the descriptors are registered: requests name an index
 };
 
 static void unmap_all(struct skiff_uring *r) {
@@ -34,7 +33,7 @@ static void unmap_all(struct skiff_uring *r) {
     if (r->sq_map) munmap(r->sq_map, r->sq_size);
 }
 
-struct skiff_uring *skiff_uring_create(unsigned entries, const int *fds, unsigned nfds) {
+struct skiff_uring *skiff_uring_create(unsigned entries) {
     struct skiff_uring *r = calloc(1, sizeof *r);
     if (!r) { errno = ENOMEM; return NULL; }
     struct io_uring_params p;
@@ -68,8 +67,10 @@ struct skiff_uring *skiff_uring_create(unsigned entries, const int *fds, unsigne
     r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
     r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
     for (unsigned i = 0; i < p.sq_entries; i++) r->sq_array[i] = i;
-    // Registered descriptors save a lookup per request; without them requests name the fd.
-    if (nfds > 0 && syscall(__NR_io_uring_register, fd, IORING_REGISTER_FILES, fds, nfds) == 0) r->fixed_files = 1;
+    // The device's descriptors are not registered with the ring: a registered file stays
+    // referenced until the ring's teardown, which the kernel finishes asynchronously after the
+    // ring is closed (or the process exits), and a TAP still referenced is "busy" to the next
+    // process that attaches to it.
     return r;
 fail:;
     int e = errno;
@@ -89,19 +90,13 @@ void skiff_uring_destroy(struct skiff_uring *r) {
 
 unsigned skiff_uring_capacity(const struct skiff_uring *r) { return r->entries; }
 
-int skiff_uring_writev(struct skiff_uring *r, int fd, unsigned fd_index, const struct iovec *iov, unsigned count,
-                       unsigned long long tag) {
+int skiff_uring_writev(struct skiff_uring *r, int fd, const struct iovec *iov, unsigned count, unsigned long long tag) {
     if (r->queued >= r->entries) return -1;
     unsigned tail = *r->sq_tail + r->queued;
     struct io_uring_sqe *e = &r->sqes[tail & *r->sq_mask];
     memset(e, 0, sizeof *e);
     e->opcode = IORING_OP_WRITEV;
-    if (r->fixed_files) {
-        e->fd = (int)fd_index;
-        e->flags = IOSQE_FIXED_FILE;
-    } else {
-        e->fd = fd;
-    }
+    e->fd = fd;
     e->addr = (unsigned long long)(uintptr_t)iov;
     e->len = count;
     e->off = (unsigned long long)-1;   // the file position does not apply: a stream of frames

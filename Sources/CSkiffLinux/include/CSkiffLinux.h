@@ -45,17 +45,15 @@ struct skiff_uring_result {
     unsigned long long tag;
     int result;
 };
-/// A ring of at least `entries` requests, with `fds` registered when the kernel allows it.
-/// NULL and errno when io_uring is unavailable (ENOSYS, EPERM under a sandbox or
-/// kernel.io_uring_disabled).
-struct skiff_uring *skiff_uring_create(unsigned entries, const int *fds, unsigned nfds);
+/// A ring of at least `entries` requests. NULL and errno when io_uring is unavailable (ENOSYS,
+/// EPERM under a sandbox or kernel.io_uring_disabled).
+struct skiff_uring *skiff_uring_create(unsigned entries);
 void skiff_uring_destroy(struct skiff_uring *ring);
 /// Requests the ring holds between two flushes.
 unsigned skiff_uring_capacity(const struct skiff_uring *ring);
-/// Queues `writev(fd, iov, count)`; `fd_index` is fd's position in the registered `fds`. The
-/// iovecs and what they point at must stay valid until the flush. 0, or -1 when the ring is full.
-int skiff_uring_writev(struct skiff_uring *ring, int fd, unsigned fd_index, const struct iovec *iov, unsigned count,
-                       unsigned long long tag);
+/// Queues `writev(fd, iov, count)`. The iovecs and what they point at must stay valid until the
+/// flush. 0, or -1 when the ring is full.
+int skiff_uring_writev(struct skiff_uring *ring, int fd, const struct iovec *iov, unsigned count, unsigned long long tag);
 /// Submits every queued request and waits for all of them; writes up to `max` results (in
 /// completion order) and returns how many, or -1 and errno when the ring itself failed.
 int skiff_uring_flush(struct skiff_uring *ring, struct skiff_uring_result *results, unsigned max);

@@ -46,7 +46,7 @@ final class DescriptorIO: @unchecked Sendable {
         var ring: OpaquePointer? = nil
         var error: Int32? = nil
         if batchedWrites {
-            ring = fds.withUnsafeBufferPointer { skiff_uring_create(UInt32(2 * DescriptorIO.batch), $0.baseAddress, UInt32($0.count)) }
+            ring = skiff_uring_create(UInt32(2 * DescriptorIO.batch))
             if ring == nil { error = errno }
         }
         self.ring = ring
@@ -166,7 +166,7 @@ final class DescriptorIO: @unchecked Sendable {
         }
         if let r = ring {
             pending[slot] = Pending(queue: q, iovecs: count, length: length)
-            _ = skiff_uring_writev(r, fds[q], UInt32(q), v, UInt32(count), UInt64(slot))
+            _ = skiff_uring_writev(r, fds[q], v, UInt32(count), UInt64(slot))
             gathered += 1
             if gathered == framesPerFlush { flush() }
             return length
