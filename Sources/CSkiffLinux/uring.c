@@ -4,6 +4,7 @@
 #include "CSkiffLinux.h"
 #include <errno.h>
 #include <linux/io_uring.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct skiff_uring {
     void *sq_map, *cq_map;
     size_t sq_size, cq_size, sqes_size;
     unsigned queued;      // requests written to the SQ ring and not yet submitted
+    int dead;             // a flush failed: the ring takes no more requests
 };
 
 static void unmap_all(struct skiff_uring *r) {
@@ -91,7 +93,7 @@ void skiff_uring_destroy(struct skiff_uring *r) {
 unsigned skiff_uring_capacity(const struct skiff_uring *r) { return r->entries; }
 
 int skiff_uring_writev(struct skiff_uring *r, int fd, const struct iovec *iov, unsigned count, unsigned long long tag) {
-    if (r->queued >= r->entries) return -1;
+    if (r->dead || r->queued >= r->entries) return -1;
     unsigned tail = *r->sq_tail + r->queued;
     struct io_uring_sqe *e = &r->sqes[tail & *r->sq_mask];
     memset(e, 0, sizeof *e);
@@ -108,15 +110,21 @@ int skiff_uring_writev(struct skiff_uring *r, int fd, const struct iovec *iov, u
     return 0;
 }
 
-int skiff_uring_flush(struct skiff_uring *r, struct skiff_uring_result *out, unsigned max) {
+int skiff_uring_flush(struct skiff_uring *r, struct skiff_uring_result *out, unsigned max, int *failure) {
+    *failure = 0;
     unsigned n = r->queued;
-    if (n == 0) return 0;
+    if (n == 0 || r->dead) return 0;
     __atomic_store_n(r->sq_tail, *r->sq_tail + n, __ATOMIC_RELEASE);
     r->queued = 0;
-    unsigned submitted = 0, reaped = 0, stalls = 0;
-    while (reaped < n) {
-        int got = (int)syscall(__NR_io_uring_enter, r->fd, n - submitted, n - reaped, IORING_ENTER_GETEVENTS, NULL, 0);
-        int failed = got < 0 ? errno : 0;
+    unsigned submitted = 0, reaped = 0, idle = 0;
+    int gave_up = 0;
+    // Ends only when every request the kernel took has completed: until then it may still read
+    // the frames, whose memory goes back to the pool once this returns.
+    while (reaped < submitted || (!gave_up && submitted < n)) {
+        unsigned to_submit = gave_up ? 0 : n - submitted;
+        int got = (int)syscall(__NR_io_uring_enter, r->fd, to_submit, submitted + to_submit - reaped,
+                               IORING_ENTER_GETEVENTS, NULL, 0);
+        int err = got < 0 ? errno : 0;
         if (got > 0) submitted += (unsigned)got;
         unsigned head = *r->cq_head, tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
         int progress = got > 0 || head != tail;
@@ -125,13 +133,24 @@ int skiff_uring_flush(struct skiff_uring *r, struct skiff_uring_result *out, uns
             if (reaped < max) { out[reaped].tag = c->user_data; out[reaped].result = c->res; }
         }
         __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
-        if (progress) { stalls = 0; continue; }
-        // EINTR: a signal; EAGAIN/EBUSY: the kernel is short of memory or completions are due
-        // first. Anything else, or no progress for long, and the ring is given up.
-        if ((failed != EINTR && failed != EAGAIN && failed != EBUSY && failed != 0) || ++stalls > 10000) {
-            errno = failed ? failed : EIO;
-            return -1;
+        if (progress) { idle = 0; continue; }
+        // EINTR: a signal; EAGAIN/EBUSY: the kernel is short of memory or has completions to post
+        // first: wait a little and try again. Any other error, or no progress for long, and the
+        // requests not yet submitted are never submitted (the ring is dead); those submitted
+        // are still waited for.
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EBUSY || err == 0) {
+            sched_yield();
+            if (++idle < 100000 || reaped < submitted) continue;
+        }
+        if (!gave_up) { gave_up = 1; *failure = err ? err : EIO; }
+        if (reaped < submitted && err != EAGAIN && err != EBUSY && err != 0) {
+            // The wait itself fails: watch the completion ring without the system call (each
+            // round above reads it) for a while, then leave. Only a broken kernel gets here.
+            sched_yield();
+            if (++idle > 1000000) break;
         }
     }
+    if (gave_up) r->dead = 1;
     return (int)(reaped < max ? reaped : max);
 }

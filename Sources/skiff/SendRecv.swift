@@ -88,8 +88,11 @@ struct Send: ParsableCommand {
                 print("softirqs: NET_RX \(softirqs.0), NET_TX \(softirqs.1), TASKLET \(softirqs.2); small-queue throttles \(softirqs.3)")
                 let drops = s.withStack { st, _ in st.drops.nonzero.map { "\($0.0.name) \($0.1)" } }
                 let tx = host.device.nic.withTransmitLock { host.port.txStatistics }
-                let perSubmit = tx.batches > 0 ? format2(Double(tx.frames) / Double(tx.batches)) : "-"
-                print("drops: \(drops.isEmpty ? "none" : drops.joined(separator: ", ")); port write errors \(tx.errors); io_uring submissions \(tx.batches) (\(perSubmit) frames each)")
+                // Frames per submission only while every frame went through the ring.
+                let uring = tx.batches == 0 ? tx.batchingState
+                    : tx.ringFailures == 0 ? "\(tx.batchingState), \(tx.batches) submissions (\(format2(Double(tx.frames &+ tx.errors) / Double(tx.batches))) frames each)"
+                    : "\(tx.batchingState) after \(tx.batches) submissions"
+                print("drops: \(drops.isEmpty ? "none" : drops.joined(separator: ", ")); port write errors \(tx.errors); io_uring \(uring)")
             }
         }
     }

@@ -31,12 +31,6 @@ enum InteropEnvironment {
         return nil
     }()
 
-    /// io_uring is open to this process (`kernel.io_uring_disabled` 0; absent on kernels before 6.6).
-    static let ioUringAllowed: Bool = {
-        guard let v = try? String(contentsOfFile: "/proc/sys/kernel/io_uring_disabled", encoding: .utf8) else { return true }
-        return v.trimmingCharacters(in: .whitespacesAndNewlines) == "0"
-    }()
-
     static var isReleaseBinary: Bool { skiff.map { !$0.contains("/debug/") } ?? false }
 
     /// Bytes for the bulk transfers: 256 MiB as the issue asks; 32 MiB with a debug binary.

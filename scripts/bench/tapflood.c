@@ -12,6 +12,7 @@
 // the Gbit/s those frames carry on the wire, and the writer's CPU seconds per second.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -81,12 +82,14 @@ static long ring_write(int fd, uint8_t (*frames)[1514], int n) {
     }
     __atomic_store_n(sq_tail, t + n, __ATOMIC_RELEASE);
     long failed = 0;
-    int reaped = 0;
+    int submitted = 0, reaped = 0;
     while (reaped < n) {
-        if (syscall(__NR_io_uring_enter, ring_fd, reaped == 0 ? n : 0, n - reaped, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+        long got = syscall(__NR_io_uring_enter, ring_fd, n - submitted, n - reaped, IORING_ENTER_GETEVENTS, NULL, 0);
+        if (got < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY) {
             perror("tapflood: io_uring_enter");
             exit(1);
         }
+        if (got > 0) submitted += (int)got;
         unsigned h = *cq_head;
         for (; h != __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE); h++, reaped++)
             if (cqes[h & *cq_mask].res != 1514) failed++;

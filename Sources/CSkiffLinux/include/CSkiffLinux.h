@@ -54,8 +54,10 @@ unsigned skiff_uring_capacity(const struct skiff_uring *ring);
 /// Queues `writev(fd, iov, count)`. The iovecs and what they point at must stay valid until the
 /// flush. 0, or -1 when the ring is full.
 int skiff_uring_writev(struct skiff_uring *ring, int fd, const struct iovec *iov, unsigned count, unsigned long long tag);
-/// Submits every queued request and waits for all of them; writes up to `max` results (in
-/// completion order) and returns how many, or -1 and errno when the ring itself failed.
-int skiff_uring_flush(struct skiff_uring *ring, struct skiff_uring_result *results, unsigned max);
+/// Submits every queued request and waits until each one the kernel took has completed; writes
+/// up to `max` results (in completion order) and returns how many. When the ring itself fails,
+/// `*failure` is the errno, the requests without a result were never submitted (and never will
+/// be), and the ring takes no more requests.
+int skiff_uring_flush(struct skiff_uring *ring, struct skiff_uring_result *results, unsigned max, int *failure);
 
 #endif

@@ -154,7 +154,8 @@ extension NICModel {
                 }
                 nseg = 0; length = 0; failed = false
                 packetEnd = t
-                if gathered >= perFlush || t == end {
+                // Nothing gathered (only faulted frames since the last flush) publishes at once.
+                if gathered == 0 || gathered >= perFlush || t == end {
                     if gathered > 0 { port.flush() }
                     gathered = 0
                     // After the frames' counters: whoever completes up to here counts them too.

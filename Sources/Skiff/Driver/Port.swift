@@ -23,8 +23,11 @@ public protocol NetworkPort: AnyObject {
     /// (1: each frame goes out inside `transmit`). A port that gathers puts its frames out at
     /// `flush()` at the latest, so the memory of every frame given to `transmit` must stay
     /// valid until `flush()` returns. Linux: a driver's `xmit_more` batching, which rings the
-    /// doorbell once for the frames of one `dev_hard_start_xmit()` burst. The NIC reads it when
-    /// the port is plugged in; it may fall to 1 later (a port giving up its batching), never rise.
+    /// doorbell once for the frames of one `dev_hard_start_xmit()` burst. A NIC that transmits at
+    /// the doorbell reads it when the port is plugged in (the deferred transmitter at each
+    /// drain): it may fall to 1 later (a port giving up its batching), never rise. A gathered
+    /// frame counts as copied when `transmit` takes it; one whose write then fails shows in the
+    /// port's own error count.
     var framesPerFlush: Int { get }
     /// Puts out the frames gathered since the last flush (nothing for a port that does not
     /// gather). Linux: the doorbell write after the last frame of a burst (`!netdev_xmit_more()`).

@@ -141,7 +141,8 @@ extension LinuxHost {
             }
             rings.append([("port", .text(port.name)), ("tx_frames", .int(Int64(tx.frames))), ("tx_bytes", .int(Int64(tx.bytes))),
                           ("tx_errors", .int(Int64(tx.errors))), ("tx_gso_frames", .int(Int64(tx.gsoFrames))),
-                          ("tx_uring_submits", .int(Int64(tx.batches))), ("tx_uring_failures", .int(Int64(tx.ringFailures)))])
+                          ("tx_io_uring", .text(tx.batchingState)), ("tx_uring_submits", .int(Int64(tx.batches))),
+                          ("tx_uring_failures", .int(Int64(tx.ringFailures)))])
             for (q, _, b) in engineStats {
                 rings.append([("port", .text(port.name)), ("rx_queue", .int(Int64(q))), ("rx_frames", .int(Int64(b.frames))),
                               ("rx_bytes", .int(Int64(b.bytes))), ("reads", .int(Int64(b.reads))), ("rx_errors", .int(Int64(b.errors))),

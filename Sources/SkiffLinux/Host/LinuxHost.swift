@@ -145,6 +145,8 @@ public final class LinuxHost: @unchecked Sendable {
     public func close() {
         stop()
         shared.withStack { _, _ in pcap?.writer.close() }
-        port.close()
+        // A thread leaving the stack may still be putting frames on the port (the transmit
+        // lock) or ringing a doorbell (the stack lock): the descriptors close under both.
+        shared.withStack { _, _ in device.nic.withTransmitLock { port.close() } }
     }
 }

@@ -16,8 +16,9 @@ import Skiff
 final class DescriptorIO: @unchecked Sendable {
     let fds: [Int32]
     let vnetHeader: Bool
-    /// Used under the NIC's transmit lock (`NICModel.withTransmitLock`; transmit only): iovecs
-    /// and virtio-net headers, `iovCapacity` and one header per gathered frame.
+    /// Used by one transmitting thread at a time (under the NIC's transmit lock, or the stack
+    /// lock on a NIC that transmits at the doorbell): iovecs and virtio-net headers,
+    /// `iovCapacity` and one header per gathered frame.
     private let iov: UnsafeMutablePointer<iovec>
     private let headers: UnsafeMutableRawPointer
     private static let iovCapacity = 40
@@ -26,14 +27,12 @@ final class DescriptorIO: @unchecked Sendable {
     private var ring: OpaquePointer?
     private let results: UnsafeMutablePointer<skiff_uring_result>
     /// What the flush needs of each gathered frame, by slot.
-    private struct Pending { var queue = 0, iovecs = 0, length = 0, retry = false }
+    private struct Pending { var queue = 0, iovecs = 0, length = 0, answered = false }
     private let pending: UnsafeMutablePointer<Pending>
     /// Frames gathered for the next flush.
     private var gathered = 0
     /// Frames per flush: the ring's batch, or 1.
     private(set) var framesPerFlush: Int
-    /// Why io_uring is not in use (nil when it is, or was not asked for).
-    let ringError: Int32?
     /// Written by the transmitter; read under the NIC's transmit lock.
     var tx = PortTxStatistics()
 
@@ -50,7 +49,8 @@ final class DescriptorIO: @unchecked Sendable {
             if ring == nil { error = errno }
         }
         self.ring = ring
-        ringError = error
+        tx.batching = ring != nil
+        tx.batchingError = error ?? 0
         framesPerFlush = ring == nil ? 1 : DescriptorIO.batch
         let frames = ring == nil ? 1 : DescriptorIO.batch
         iov = .allocate(capacity: DescriptorIO.iovCapacity * frames)
@@ -187,69 +187,60 @@ final class DescriptorIO: @unchecked Sendable {
         return true
     }
 
-    /// Writes the gathered frames with one `io_uring_enter` and counts each one's result. A ring
-    /// that fails as a whole, or a file that refuses non-blocking requests (EOPNOTSUPP: no
-    /// `FMODE_NOWAIT`), is given up: the port goes back to one `writev` per frame, starting
-    /// with the frames the ring did not write.
+    /// Writes the gathered frames with one `io_uring_enter` and counts each one's result. When
+    /// the ring fails, or the device refuses non-blocking requests (EOPNOTSUPP: no
+    /// `FMODE_NOWAIT`), the port gives the ring up and writes one `writev` per frame from then
+    /// on, starting with the frames the ring did not write (their iovecs are valid until this
+    /// returns).
     func flush() {
         guard let r = ring, gathered > 0 else { return }
         let n = gathered
         gathered = 0
-        let got = skiff_uring_flush(r, results, UInt32(n))
+        var failure: Int32 = 0
+        let got = Int(skiff_uring_flush(r, results, UInt32(n), &failure))
         tx.batches &+= 1
-        guard got >= 0 else {
-            tx.lastErrno = errno
-            giveUpRing()
-            for slot in 0..<n { rewrite(slot) }   // whether the ring wrote them is unknown: lost
-            return
-        }
-        var unsupported = false
+        for slot in 0..<n { pending[slot].answered = false }
+        var refused = false
         let header = vnetHeader ? VirtioNetHeader.size : 0
-        for i in 0..<Int(got) {
+        for i in 0..<got {
             let slot = Int(results[i].tag), written = Int(results[i].result)
             guard slot < n else { continue }
+            pending[slot].answered = true
             let length = pending[slot].length
             if written == length + header {
                 tx.frames &+= 1
                 tx.bytes &+= UInt64(length)
             } else if written == -Int(EOPNOTSUPP) {
-                unsupported = true
-                pending[slot].retry = true
+                refused = true
+                pending[slot].answered = false   // not written: write it again below
             } else {
                 tx.errors &+= 1
                 tx.lastErrno = written < 0 ? -Int32(written) : EIO
             }
         }
-        if Int(got) < n { tx.errors &+= UInt64(n - Int(got)) }
-        if unsupported {
-            giveUpRing()
-            for slot in 0..<n where pending[slot].retry { rewrite(slot) }
+        guard failure != 0 || refused else { return }
+        giveUpRing(failure != 0 ? failure : EOPNOTSUPP)
+        for slot in 0..<n where !pending[slot].answered {
+            let p = pending[slot]
+            _ = write(iov + slot * DescriptorIO.iovCapacity, count: p.iovecs, queue: p.queue, length: p.length)
         }
     }
 
     /// Back to one `writev` per frame.
-    private func giveUpRing() {
+    private func giveUpRing(_ error: Int32) {
         if let r = ring { skiff_uring_destroy(r) }
         ring = nil
         framesPerFlush = 1
+        tx.batching = false
+        tx.batchingError = error
         tx.ringFailures &+= 1
     }
 
-    /// Writes a gathered frame the ring did not, from its iovecs (still valid until the flush
-    /// returns); a ring that failed as a whole counts its frames as errors instead, since some
-    /// may have reached the device.
-    private func rewrite(_ slot: Int) {
-        let p = pending[slot]
-        if p.retry {
-            pending[slot].retry = false
-            _ = write(iov + slot * DescriptorIO.iovCapacity, count: p.iovecs, queue: p.queue, length: p.length)
-        } else {
-            tx.errors &+= 1
-        }
-    }
-
+    /// Writes what is gathered, then closes the ring and the descriptors (by the transmitting
+    /// thread, or under its lock).
     func closeAll() {
-        if let r = ring { skiff_uring_destroy(r); ring = nil; framesPerFlush = 1 }
+        flush()
+        if let r = ring { skiff_uring_destroy(r); ring = nil; framesPerFlush = 1; tx.batching = false }
         for fd in fds { close(fd) }
     }
 }

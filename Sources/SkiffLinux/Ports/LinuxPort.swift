@@ -12,8 +12,19 @@ public struct PortTxStatistics: Sendable {
     public var lastErrno: Int32 = 0
     /// io_uring submissions, each carrying the writes of several frames (0 without io_uring).
     public var batches: UInt64 = 0
-    /// Times the io_uring failed as a whole and the port went back to one write per frame.
+    /// Frames now leave through io_uring.
+    public var batching = false
+    /// Why they do not: the errno that refused the ring's setup, failed the ring, or refused a
+    /// non-blocking write (EOPNOTSUPP); 0 when batching was not asked for or is on.
+    public var batchingError: Int32 = 0
+    /// Times the port stopped batching and went back to one `writev` per frame.
     public var ringFailures: UInt64 = 0
+
+    /// "on", "off", or "off (why)", for reports.
+    public var batchingState: String {
+        if batching { return "on" }
+        return batchingError == 0 ? "off" : "off (\(PortError.text(batchingError)))"
+    }
     public init() {}
 }
 
