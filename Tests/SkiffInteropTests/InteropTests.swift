@@ -164,6 +164,10 @@ struct InteropTests {
         let final = x.down(p, out)
         #expect(r.output.contains("echo ok 100 bad []"), "\(r.output)\n\(final)")
         #expect(final.contains("accepted 100"), "\(final)")
+        // 100 threads blocked on their own sockets: each woke for its own socket's wake-ups
+        // (some were left asleep), and none had to find a change by looking on its own.
+        #expect(final.contains("missed_wakeups 0"), "\(final)")
+        #expect((Int(Interop.field(after: "keyed_skips ", in: final)) ?? 0) > 0, "\(final)")
     }
 
     /// Busy polling (`--busy-read`): blocked receives poll the TAP themselves and run NET_RX in

@@ -146,6 +146,9 @@ import SkiffWire
         // With offloads the sender's frames were GSO frames, whole on the wire.
         #expect((a.port.txStatistics.gsoFrames > 0) == offload)
         #expect((b.engine.receiveBatch.gsoFrames > 0) == offload)
+        // Blocked senders and receivers woke on their sockets' own wake-ups every time.
+        #expect(a.shared.withStack { _, _ in a.shared.missedWakeups } == 0)
+        #expect(b.shared.withStack { _, _ in b.shared.missedWakeups } == 0)
         let tx = a.port.txStatistics
         if batchedWrites && !BatchedWritesTests.ringMissing(a.port.io) {
             // The frames left through io_uring, which stayed on.

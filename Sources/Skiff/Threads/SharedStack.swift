@@ -140,7 +140,7 @@ public final class SharedStack: @unchecked Sendable {
     /// Ends a call: wakes sleepers, leaves the lock and puts handed-over frames on the port.
     @inline(__always)
     func leaveCall() {
-        settle()
+        settle(leaving: true)
         callersInside -= 1
         unlockAndTransmit()
     }
@@ -196,16 +196,27 @@ public final class SharedStack: @unchecked Sendable {
     }
 
     /// Sleeps on the condition variable (lock held), unless frames wait to be put on a port:
-    /// then transmits them and returns at once, as a spurious wake-up (callers re-check).
+    /// then transmits them and returns at once, as a spurious wake-up (callers re-check). With a
+    /// `key` only that descriptor's wake-ups (or `wakeAll`) end the sleep; returns whether one did.
     @inline(__always)
-    func sleep(untilMonotonic deadline: Nanoseconds?) {
+    @discardableResult
+    func sleep(untilMonotonic deadline: Nanoseconds?, key: Int32 = -1) -> Bool {
         if stack.transmitPending {
             unlockAndTransmit()
             lock.lock()
-            return
+            return true
         }
-        lock.wait(untilMonotonic: deadline)
+        if key < 0 { return lock.wait(untilMonotonic: deadline) }
+        return lock.wait(untilMonotonic: deadline, key: key, marks: stack.wakeMarks(key))
     }
+
+    /// The longest a caller sleeps on one socket's wake-ups before it looks again by itself: a
+    /// net under the marks. A look that then finds its call can go on counts as a missed wake-up
+    /// (`missedWakeups`), which the tests require to stay 0.
+    public var keyedSleepLimit: Nanoseconds = 200 * Time.millisecond
+    /// Keyed sleeps that ended at `keyedSleepLimit` and whose next try made progress: a change
+    /// the socket's marks did not show (read under the lock).
+    public internal(set) var missedWakeups: UInt64 = 0
 
     /// `withStack` for a thread that must not spend its time putting frames on ports (an engine
     /// thread): frames its work handed over are left to the transmitter (`transmitKick`) or to
@@ -249,10 +260,14 @@ public final class SharedStack: @unchecked Sendable {
         return transmitDeferred(yieldingToCallers: leavingToCallers)
     }
 
-    /// After a change: wake blocked callers, and the engine if its sleep is now too long.
+    /// After a change: wake the blocked callers it concerns, and the engine if its sleep is now
+    /// too long. `leaving`: the calling thread is a caller on its way out, which puts handed-over
+    /// frames on the port itself.
     @inline(__always)
-    func settle() {
-        lock.wakeAll()
+    func settle(leaving: Bool = false) {
+        // Frames handed over while a caller is inside are that caller's to put on the port
+        // (see `withStackLeavingTransmits`): one sleeper at least must wake to take them.
+        lock.wakeChanged(oneAtLeast: !leaving && stack.transmitPending && callersInside > 0) { stack.wakeMarks($0) }
         wakeEngineIfNeeded()
     }
 
@@ -353,9 +368,16 @@ public final class SharedStack: @unchecked Sendable {
         var owned: DeviceSleep? = nil
         defer { owned?.release() }
         var handedOver = false
+        // The last sleep on this socket's wake-ups ended at the limit, not by a wake-up.
+        var lookedByItself = false
         while true {
             let t = readClock()
-            switch attempt(stack, t) {
+            let result = attempt(stack, t)
+            if lookedByItself {
+                lookedByItself = false
+                if case .wouldBlock = result {} else { missedWakeups &+= 1 }
+            }
+            switch result {
             case let .done(r):
                 return r
             case let .wouldBlock(r):
@@ -394,7 +416,13 @@ public final class SharedStack: @unchecked Sendable {
                     device.wake()
                 }
             }
-            sleep(untilMonotonic: timeSource == .monotonic ? deadline : nil)
+            // Sleep on this socket's wake-ups, looking again by itself after keyedSleepLimit.
+            let limit = MonotonicClock.read() &+ keyedSleepLimit
+            let until = timeSource == .monotonic ? min(deadline ?? limit, limit) : limit
+            let woken = sleep(untilMonotonic: until, key: fd)
+            if !woken && until == limit && (timeSource != .monotonic || deadline.map { limit < $0 } ?? true) {
+                lookedByItself = true
+            }
         }
     }
 

@@ -8,33 +8,66 @@ import Glibc
 /// Linux takes a socket lock per socket (`lock_sock`), a qdisc lock per queue and disables
 /// bottom halves per CPU; Skiff folds them into one mutex per stack (or per group of stacks that
 /// one simulation drives). A caller that must wait (a blocking `recv`, `accept`, `connect`…)
-/// sleeps on the condition variable, which every change to the stack broadcasts (Linux:
-/// `sk_wait_event()` on `sk_sleep(sk)`, woken by `sk_data_ready` / `sk_write_space` /
-/// `sk_state_change`). The sleep is a real futex wait, so a tool that inspects the thread
+/// sleeps on a condition variable of its own. A caller blocked on one socket names it (its
+/// *key*) with the socket's wake-up marks as it goes to sleep, and a change to the stack wakes it
+/// only when those marks moved (Linux: `sk_wait_event()` on `sk_sleep(sk)`, woken by
+/// `sk_data_ready` / `sk_write_space` / `sk_state_change` of that socket alone). Callers
+/// waiting on many descriptors (`poll`, `epoll_wait`) or on the stack as a whole have no key and
+/// wake on every change. The sleep is a real futex wait, so a tool that inspects the thread
 /// (packetdrill) sees it blocked.
 public final class StackLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
-    /// Threads sleeping in `wait`; read under the lock.
-    private var sleepers = 0
+    /// Threads sleeping in `wait`, each on its own condition variable; under the lock.
+    private var waiting: [Waiter] = []
+    /// Waiters not in use (a thread takes one for each sleep).
+    private var spare: [Waiter] = []
     /// Times a sleeper woke (read under the lock): a measure of how often blocked callers re-check.
     public private(set) var wakeups: UInt64 = 0
+    /// Keyed sleepers woken because their socket's marks moved, and ones left asleep because
+    /// they had not (read under the lock).
+    public private(set) var keyedWakes: UInt64 = 0
+    public private(set) var keyedSkips: UInt64 = 0
+
+    /// The wake-up marks of a socket (Linux has no such value: they stand for the wake-ups of
+    /// its wait queue): data or a connection to accept, state or error, write space.
+    public typealias Marks = (data: UInt64, state: UInt64, write: UInt64)
+
+    /// One sleeping thread: its condition variable and what ends its sleep.
+    final class Waiter {
+        let condition: UnsafeMutablePointer<pthread_cond_t>
+        /// The descriptor whose wake-ups end the sleep; -1: every change to the stack.
+        var key: Int32 = -1
+        var marks: Marks = (0, 0, 0)
+        var signaled = false
+
+        init() {
+            condition = .allocate(capacity: 1)
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            pthread_cond_init(condition, &attributes)
+            pthread_condattr_destroy(&attributes)
+        }
+
+        deinit {
+            pthread_cond_destroy(condition)
+            condition.deallocate()
+        }
+
+        @inline(__always)
+        func signal() {
+            signaled = true
+            pthread_cond_signal(condition)
+        }
+    }
 
     public init() {
         mutex = .allocate(capacity: 1)
-        condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        pthread_cond_destroy(condition)
         pthread_mutex_destroy(mutex)
-        condition.deallocate()
         mutex.deallocate()
     }
 
@@ -74,33 +107,81 @@ public final class StackLock: @unchecked Sendable {
     func hasDeadline(atOrBefore t: Nanoseconds) -> Bool { deadlines.values.contains { $0 <= t } }
 
     /// Some thread sleeps in `wait` (read under the lock).
-    public var hasSleepers: Bool { sleepers > 0 }
+    public var hasSleepers: Bool { !waiting.isEmpty }
+    /// Sleepers, and those of them already signalled (under the lock; for tests).
+    var sleeperCount: Int { waiting.count }
+    var signaledSleepers: Int { waiting.reduce(0) { $0 + ($1.signaled ? 1 : 0) } }
 
     /// Callers sleeping on the device instead of the condition variable (`SharedStack.DeviceSleep`),
     /// and how to wake them (read and written under the lock).
     var deviceSleepers = 0
     var wakeDeviceSleepers: (@Sendable () -> Void)?
 
-    /// Wakes every sleeper (call with the lock held). Free when nobody sleeps.
+    /// Wakes every sleeper, keyed or not (call with the lock held). Free when nobody sleeps.
     @inline(__always)
     public func wakeAll() {
-        if sleepers > 0 { pthread_cond_broadcast(condition) }
+        if !waiting.isEmpty { for w in waiting where !w.signaled { w.signal() } }
         if deviceSleepers > 0, let wake = wakeDeviceSleepers { wake() }
     }
 
-    /// Sleeps until `wakeAll` or until the monotonic clock passes `deadline` (nil: no limit).
-    /// Call with the lock held; it is held again on return. Wake-ups may be spurious: callers
-    /// re-check their condition.
-    public func wait(untilMonotonic deadline: Nanoseconds?) {
-        sleepers += 1
-        defer { sleepers -= 1; wakeups &+= 1 }
+    /// After a change to the stack (call with the lock held): wakes the sleepers without a key,
+    /// and the keyed ones whose socket's marks (`marks(key)`) moved since they went to sleep;
+    /// the others sleep on. With `oneAtLeast` (frames wait for a caller to put them on the
+    /// port) at least one sleeper is awake afterwards. Free when nobody sleeps.
+    @inline(__always)
+    func wakeChanged(oneAtLeast: Bool, _ marks: (Int32) -> Marks) {
+        if !waiting.isEmpty { wakeChangedSlow(oneAtLeast: oneAtLeast, marks) }
+        if deviceSleepers > 0, let wake = wakeDeviceSleepers { wake() }
+    }
+
+    private func wakeChangedSlow(oneAtLeast: Bool, _ marks: (Int32) -> Marks) {
+        var awake = false
+        for w in waiting {
+            if w.signaled { awake = true; continue }
+            if w.key < 0 {
+                w.signal()
+                awake = true
+                continue
+            }
+            let m = marks(w.key)
+            if m.data != w.marks.data || m.state != w.marks.state || m.write != w.marks.write {
+                keyedWakes &+= 1
+                w.signal()
+                awake = true
+            } else {
+                keyedSkips &+= 1
+            }
+        }
+        if oneAtLeast && !awake { waiting[waiting.count - 1].signal() }   // the newest sleeper
+    }
+
+    /// Sleeps until woken or until the monotonic clock passes `deadline` (nil: no limit).
+    /// With a `key` (a descriptor and its marks now) only a change of those marks, or `wakeAll`,
+    /// wakes it. Call with the lock held; it is held again on return. Wake-ups may be spurious:
+    /// callers re-check their condition. Returns whether a waker signalled it (false: the
+    /// deadline passed).
+    @discardableResult
+    public func wait(untilMonotonic deadline: Nanoseconds?, key: Int32 = -1, marks: Marks = (0, 0, 0)) -> Bool {
+        let w = spare.popLast() ?? Waiter()
+        w.key = key
+        w.marks = marks
+        w.signaled = false
+        waiting.append(w)
+        defer {
+            if let i = waiting.firstIndex(where: { $0 === w }) { waiting.remove(at: i) }
+            spare.append(w)
+            wakeups &+= 1
+        }
         guard let deadline else {
-            pthread_cond_wait(condition, mutex)
-            return
+            while !w.signaled { pthread_cond_wait(w.condition, mutex) }
+            return true
         }
         var ts = timespec()
         ts.tv_sec = Int(deadline / Time.second)
         ts.tv_nsec = Int(deadline % Time.second)
-        pthread_cond_timedwait(condition, mutex, &ts)
+        while !w.signaled {
+            if pthread_cond_timedwait(w.condition, mutex, &ts) == ETIMEDOUT { break }
+        }
+        return w.signaled
     }
 }

@@ -159,7 +159,8 @@ extension LinuxHost {
             }
             cpu.append([("busy_read_rounds", .int(Int64(shared.busyPollRounds))), ("busy_read_hits", .int(Int64(shared.busyPollHits))),
                         ("device_sleeps", .int(Int64(shared.deviceSleeps))), ("device_sleep_polls", .int(Int64(shared.deviceSleepPolls))), ("device_handoffs", .int(Int64(shared.deviceHandoffs))), ("device_sleep_pauses", .int(Int64(shared.deviceSleepPauses))),
-                        ("lock_sleeps", .int(Int64(shared.lock.wakeups)))])
+                        ("lock_sleeps", .int(Int64(shared.lock.wakeups))), ("keyed_wakes", .int(Int64(shared.lock.keyedWakes))),
+                        ("keyed_skips", .int(Int64(shared.lock.keyedSkips))), ("missed_wakeups", .int(Int64(shared.missedWakeups)))])
             if let t = transmitterCounters {
                 cpu.append([("transmit_thread_wakeups", .int(Int64(t.wakeups))), ("transmit_thread_busy", .int(Int64(t.transmitted)))])
             }
