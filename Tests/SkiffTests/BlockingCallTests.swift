@@ -263,6 +263,8 @@ struct BlockingCallTests {
         }
         lockForGot.lock(); defer { lockForGot.unlock() }
         #expect(got.value.sorted() == [4, 4])
+        // Each receiver was woken by its own socket's datagram, not by looking on its own.
+        #expect(p.b.withStack { _, _ in p.b.missedWakeups } == 0)
     }
 
     @Test("on the monotonic clock, a receive timeout expires in real time while a thread runs the engine")

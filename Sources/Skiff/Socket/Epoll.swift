@@ -199,30 +199,48 @@ extension NetworkStack {
     }
 
     /// Counters that move on each wake-up of a socket's wait queue: `data` for new data or a new
-    /// connection to accept (Linux: `sk_data_ready`), `state` for a state change or an error
-    /// (`sk_state_change`, `sk_error_report`), `write` for space freed for a writer that found the
-    /// send buffer full (`sk_stream_write_space`).
+    /// connection to accept (Linux: `sk_data_ready`), `state` for a state change, a shutdown or
+    /// an error (`sk_state_change`, `sk_error_report`), `write` for space freed for a writer that
+    /// found the send buffer full (`sk_stream_write_space`) or, for one that found no buffer,
+    /// any change of the pool. A handle closed (all marks at their maximum) or opened again
+    /// (its generation is in `state`) moves them too. The blocking calls sleep on them
+    /// (`StackLock`); epoll's edge trigger reads them.
     func wakeMarks(_ fd: Int32) -> (data: UInt64, state: UInt64, write: UInt64) {
-        guard fd >= 0, Int(fd) < sockets.count else { return (0, 0, 0) }
+        guard fd >= 0, Int(fd) < sockets.count else { return (.max, .max, .max) }
+        let opened = handleGenerations[Int(fd)] << 44
         switch sockets[Int(fd)] {
         case let .tcp(s):
             let accepts = UInt64(s.acceptQueue.count) << 40
                 ^ UInt64(UInt32(bitPattern: s.acceptQueue.last ?? -1)) << 8
             let data = s.bytesReceived ^ accepts
-            var state = UInt64(tcpStateCode(s.state))
+            var state = UInt64(tcpStateCode(s.state)) ^ opened
             if s.finReceived { state ^= 1 << 60 }
+            if s.shutdownRead { state ^= 1 << 61 }
+            if s.shutdownWrite { state ^= 1 << 62 }
             if let e = s.pendingError { state ^= UInt64(UInt32(bitPattern: e.rawValue)) << 32 }
             // Every message queued on the error queue wakes the waiters (Linux: sk_error_report()),
             // even one merged into the tail's zerocopy range.
             state &+= s.errorQueue.reports << 8
-            return (data, state, s.writeSpaceWakes)
+            var write = s.writeSpaceWakes
+            if s.waitingForBuffers { write ^= UInt64(truncatingIfNeeded: pool.statistics.inUse) << 40 }
+            return (data, state, write)
         case let .udp(s):
-            var state: UInt64 = s.connected ? 1 : 0
+            var state: UInt64 = (s.connected ? 1 : 0) ^ opened
             if let e = s.pendingError { state ^= UInt64(UInt32(bitPattern: e.rawValue)) << 32 }
             return (s.datagramsQueued, state, 0)
-        case .epoll, .free:
-            return (0, 0, 0)
+        case .epoll:
+            return (0, opened, 0)
+        case .free:
+            return (.max, .max, .max)
         }
+    }
+
+    /// A writer blocked on `fd` would be woken now (Linux: `sk_stream_is_writeable`, which
+    /// `sk_stream_write_space` checks): a third of the send buffer is free. Always true for a
+    /// descriptor that is not a TCP socket.
+    func sendWakeCondition(_ fd: Int32) -> Bool {
+        guard let s = tcpSocket(fd) else { return true }
+        return s.waitingForBuffers || tcpStreamWriteable(s)
     }
 
     @inline(__always)

@@ -27,12 +27,15 @@ extension NetworkStack {
     }
 
     func allocateHandle() -> Int32 {
+        lastHandleGeneration &+= 1
         if let h = freeHandles.popLast() {
             fileStates[Int(h)] = FileState()
+            handleGenerations[Int(h)] = lastHandleGeneration
             return h
         }
         sockets.append(.free)
         fileStates.append(FileState())
+        handleGenerations.append(lastHandleGeneration)
         return Int32(sockets.count - 1)
     }
 

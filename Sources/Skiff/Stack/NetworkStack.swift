@@ -114,6 +114,10 @@ public final class NetworkStack {
     @exclusivity(unchecked) public internal(set) var orphanCount = 0
     /// The last socket cookie given out (`TCPSocket.cookie`).
     var lastSocketCookie: UInt32 = 0
+    /// Per handle: which opening of it this is (a handle closed and opened again is another
+    /// file to a caller that slept on it; `wakeMarks` shows the difference).
+    var handleGenerations: [UInt64] = []
+    var lastHandleGeneration: UInt64 = 0
     /// Every queued UDP datagram (receive queues, corked datagrams) lives here.
     @exclusivity(unchecked) var udpSlab: PacketSlab
     /// Bound UDP sockets by port and the UDP counters (Linux: `udp_table`, `UDP_MIB_*`).

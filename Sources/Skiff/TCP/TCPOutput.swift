@@ -94,7 +94,15 @@ extension NetworkStack {
                 // while the send buffer is full (Linux: sk_stream_memory_free → wait_for_space).
                 let size = min(goal, max(mss, total - copied))
                 guard tcpStreamMemoryFree(sock, wake: false) else { sock.noSpace = true; break }
-                guard !tcpSlab.isFull, var b = pool.allocate(size: size, headroom: tcpHeadroom) else { break }
+                // No buffer: the writer waits for the pool to change (its write mark follows
+                // the pool while it waits), or for space as for a full send buffer (Linux:
+                // sk_stream_wait_memory sets SOCK_NOSPACE whatever the shortage).
+                guard !tcpSlab.isFull, var b = pool.allocate(size: size, headroom: tcpHeadroom) else {
+                    sock.noSpace = true
+                    sock.waitingForBuffers = true
+                    break
+                }
+                sock.waitingForBuffers = false
                 b.meta.tcpSeq = sock.writeSeq
                 b.meta.tcpEndSeq = sock.writeSeq
                 b.meta.tcpFlags = TCPFlag.ack

@@ -216,6 +216,8 @@ public final class TCPSocket {
     /// Counts write-space wake-ups (Linux: `sk_stream_write_space()` waking the wait queue): a
     /// new value is an EPOLLOUT edge.
     @exclusivity(unchecked) var writeSpaceWakes: UInt64 = 0
+    /// The last write found no buffer in the pool: a change of the pool may let it on.
+    @exclusivity(unchecked) var waitingForBuffers = false
     /// Busy, receive-window-limited and send-buffer-limited times (Linux: `chrono_*`).
     @exclusivity(unchecked) var chrono = TCPChronoState()
 

@@ -8,9 +8,10 @@ import Glibc
 /// application thread's `send` runs the transmit path itself, in process context, down to the
 /// driver's doorbell (and the softirqs it raised on the way out, as `local_bh_enable()` does);
 /// an engine thread runs timers, interrupts and port I/O in between. A call that must wait sleeps
-/// on the lock's condition variable until another thread changes the stack, until its timeout
-/// (SO_RCVTIMEO / SO_SNDTIMEO) passes, or for ever; with O_NONBLOCK or MSG_DONTWAIT it returns
-/// EAGAIN / EINPROGRESS at once, as the plain `NetworkStack` calls do.
+/// (`StackLock.wait`) until a change concerns it — one on a socket until that socket's wake-up
+/// marks move — until its timeout (SO_RCVTIMEO / SO_SNDTIMEO) passes, or for ever; with
+/// O_NONBLOCK or MSG_DONTWAIT it returns EAGAIN / EINPROGRESS at once, as the plain
+/// `NetworkStack` calls do.
 ///
 /// Time comes from the monotonic clock (real hosts: an engine thread keeps the stack running) or
 /// is manual (packetdrill, tests): then it moves only when `advance(to:)` is called, which runs
@@ -170,12 +171,16 @@ public final class SharedStack: @unchecked Sendable {
                 any = true
                 lock.lock()
                 stack.completeDeferredTransmits(now: readClock())
+                _ = stack.takeTransmitPending()   // this thread looks again below
                 settle()
-                _ = stack.takeTransmitPending()
                 if yieldingToCallers && callersInside > 0 {
                     // The transmitter: an application thread came in meanwhile; what the
-                    // completion sent is its to put on the port as it leaves.
-                    if nics.contains(where: { $0.hasTransmitBacklog }) { stack.transmitPending = true }
+                    // completion sent is its to put on the port as it leaves (a sleeping one
+                    // is woken for it).
+                    if nics.contains(where: { $0.hasTransmitBacklog }) {
+                        stack.transmitPending = true
+                        lock.wakeOneCaller(of: ObjectIdentifier(self))
+                    }
                     lock.unlock()
                     return any
                 }
@@ -195,19 +200,25 @@ public final class SharedStack: @unchecked Sendable {
         return any
     }
 
-    /// Sleeps on the condition variable (lock held), unless frames wait to be put on a port:
-    /// then transmits them and returns at once, as a spurious wake-up (callers re-check). With a
-    /// `key` only that descriptor's wake-ups (or `wakeAll`) end the sleep; returns whether one did.
+    /// Sleeps (lock held), unless frames wait to be put on a port: then transmits them and
+    /// returns at once, as a spurious wake-up (callers re-check). With a `key` only that
+    /// descriptor's wake-ups (or `wakeAll`) end the sleep; returns whether one did.
+    /// `marks` are the key's marks from before the try that failed: if they moved since, it
+    /// returns at once.
     @inline(__always)
     @discardableResult
-    func sleep(untilMonotonic deadline: Nanoseconds?, key: Int32 = -1) -> Bool {
+    func sleep(untilMonotonic deadline: Nanoseconds?, key: Int32 = -1, marks: StackLock.Marks = (0, 0, 0)) -> Bool {
         if stack.transmitPending {
             unlockAndTransmit()
             lock.lock()
             return true
         }
-        if key < 0 { return lock.wait(untilMonotonic: deadline) }
-        return lock.wait(untilMonotonic: deadline, key: key, marks: stack.wakeMarks(key))
+        if key >= 0 {
+            let now = stack.wakeMarks(key)
+            if now.data != marks.data || now.state != marks.state || now.write != marks.write { return true }
+        }
+        return lock.wait(untilMonotonic: deadline, key: key, marks: marks, stack: key >= 0 ? stack : nil,
+                         owner: ObjectIdentifier(self))
     }
 
     /// The longest a caller sleeps on one socket's wake-ups before it looks again by itself: a
@@ -253,7 +264,7 @@ public final class SharedStack: @unchecked Sendable {
             let inside = callersInside > 0
             // A caller asleep since before the frames were handed over has not seen them: wake
             // it to take them (it transmits before it sleeps again).
-            if inside && stack.transmitPending { lock.wakeAll() }
+            if inside && stack.transmitPending { lock.wakeOneCaller(of: ObjectIdentifier(self)) }
             lock.unlock()
             if inside { return false }
         }
@@ -267,7 +278,8 @@ public final class SharedStack: @unchecked Sendable {
     func settle(leaving: Bool = false) {
         // Frames handed over while a caller is inside are that caller's to put on the port
         // (see `withStackLeavingTransmits`): one sleeper at least must wake to take them.
-        lock.wakeChanged(oneAtLeast: !leaving && stack.transmitPending && callersInside > 0) { stack.wakeMarks($0) }
+        let frames = !leaving && stack.transmitPending && callersInside > 0
+        lock.wakeChanged(oneAtLeastFor: frames ? ObjectIdentifier(self) : nil)
         wakeEngineIfNeeded()
     }
 
@@ -287,7 +299,10 @@ public final class SharedStack: @unchecked Sendable {
     public func advance(to t: Nanoseconds) {
         precondition(timeSource == .manual, "advance(to:) is for manual time")
         enterCall()
-        defer { leaveCall() }
+        defer {
+            lock.wakeAll()   // every blocked caller looks at the new time (its timeout may be due)
+            leaveCall()
+        }
         var rounds = 0
         while rounds < 100_000 {
             rounds += 1
@@ -372,6 +387,15 @@ public final class SharedStack: @unchecked Sendable {
         var lookedByItself = false
         while true {
             let t = readClock()
+            // The marks before the try: a wake-up during it (softirq work it ran) ends the sleep
+            // after it (Linux: prepare_to_wait before the condition is checked).
+            let marks = stack.wakeMarks(fd)
+            if lookedByItself && sending && !stack.sendWakeCondition(fd) && deadline.map({ t < $0 }) ?? true {
+                // A writer sleeps until a third of its send buffer is free, as Linux's
+                // sk_stream_write_space wakes it: looking by itself changes nothing of that.
+                lookedByItself = keyedSleep(fd, marks: marks, deadline: deadline)
+                continue
+            }
             let result = attempt(stack, t)
             if lookedByItself {
                 lookedByItself = false
@@ -383,11 +407,14 @@ public final class SharedStack: @unchecked Sendable {
             case let .wouldBlock(r):
                 if !wait { return r }
                 if let d = deadline, t >= d { return r }
+                // The try ran softirq work that may have served other sockets' sleepers (not
+                // the unkeyed ones: two sleepers must not wake each other for ever).
+                lock.wakeChanged(unkeyed: false)
             case let .progressed(r):
                 if !wait { return r }
                 if let d = deadline, t >= d { return r }
                 // Others may be waiting for what this try did (a blocked reader for our bytes).
-                lock.wakeAll()
+                lock.wakeChanged()
             }
             // A try that changed nothing wakes no one: two sleepers must not wake each other
             // for ever. The engine still learns of new deadlines.
@@ -416,14 +443,17 @@ public final class SharedStack: @unchecked Sendable {
                     device.wake()
                 }
             }
-            // Sleep on this socket's wake-ups, looking again by itself after keyedSleepLimit.
-            let limit = MonotonicClock.read() &+ keyedSleepLimit
-            let until = timeSource == .monotonic ? min(deadline ?? limit, limit) : limit
-            let woken = sleep(untilMonotonic: until, key: fd)
-            if !woken && until == limit && (timeSource != .monotonic || deadline.map { limit < $0 } ?? true) {
-                lookedByItself = true
-            }
+            lookedByItself = keyedSleep(fd, marks: marks, deadline: deadline)
         }
+    }
+
+    /// Sleeps on descriptor `fd`'s wake-ups (lock held), at most `keyedSleepLimit`; true when
+    /// the sleep ended at that limit rather than by a wake-up or at the caller's deadline.
+    private func keyedSleep(_ fd: Int32, marks: StackLock.Marks, deadline: Nanoseconds?) -> Bool {
+        let limit = MonotonicClock.read() &+ keyedSleepLimit
+        let until = timeSource == .monotonic ? min(deadline ?? limit, limit) : limit
+        let woken = sleep(untilMonotonic: until, key: fd, marks: marks)
+        return !woken && until == limit && (timeSource != .monotonic || deadline.map { limit < $0 } ?? true)
     }
 
     /// One sleep of a blocked caller on the device it owns (the lock held on entry and on

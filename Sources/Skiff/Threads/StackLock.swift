@@ -35,9 +35,15 @@ public final class StackLock: @unchecked Sendable {
     /// One sleeping thread: its condition variable and what ends its sleep.
     final class Waiter {
         let condition: UnsafeMutablePointer<pthread_cond_t>
-        /// The descriptor whose wake-ups end the sleep; -1: every change to the stack.
+        /// The descriptor whose wake-ups end the sleep, in `stack`; -1: every change.
         var key: Int32 = -1
         var marks: Marks = (0, 0, 0)
+        /// The stack the key belongs to (one lock may serve several stacks); alive while its
+        /// caller sleeps inside a call on it.
+        unowned(unsafe) var stack: NetworkStack? = nil
+        /// The `SharedStack` whose caller sleeps here (it puts handed-over frames on the port
+        /// when it wakes); nil for other waits (packetdrill's clock).
+        var owner: ObjectIdentifier? = nil
         var signaled = false
 
         init() {
@@ -124,35 +130,48 @@ public final class StackLock: @unchecked Sendable {
         if deviceSleepers > 0, let wake = wakeDeviceSleepers { wake() }
     }
 
-    /// After a change to the stack (call with the lock held): wakes the sleepers without a key,
-    /// and the keyed ones whose socket's marks (`marks(key)`) moved since they went to sleep;
-    /// the others sleep on. With `oneAtLeast` (frames wait for a caller to put them on the
-    /// port) at least one sleeper is awake afterwards. Free when nobody sleeps.
+    /// After a change (call with the lock held): wakes the sleepers without a key, and the
+    /// keyed ones whose socket's marks moved since they went to sleep; the others sleep on.
+    /// `unkeyed: false` leaves the sleepers without a key alone (a try that changed nothing of
+    /// theirs). `oneAtLeastFor`: frames wait for a caller of that `SharedStack` to put them on
+    /// the port, so one of its sleepers at least is awake afterwards. Free when nobody sleeps.
     @inline(__always)
-    func wakeChanged(oneAtLeast: Bool, _ marks: (Int32) -> Marks) {
-        if !waiting.isEmpty { wakeChangedSlow(oneAtLeast: oneAtLeast, marks) }
-        if deviceSleepers > 0, let wake = wakeDeviceSleepers { wake() }
+    func wakeChanged(unkeyed: Bool = true, oneAtLeastFor owner: ObjectIdentifier? = nil) {
+        if !waiting.isEmpty { wakeChangedSlow(unkeyed: unkeyed, oneAtLeastFor: owner) }
+        if unkeyed && deviceSleepers > 0, let wake = wakeDeviceSleepers { wake() }
     }
 
-    private func wakeChangedSlow(oneAtLeast: Bool, _ marks: (Int32) -> Marks) {
-        var awake = false
-        for w in waiting {
-            if w.signaled { awake = true; continue }
-            if w.key < 0 {
-                w.signal()
-                awake = true
+    private func wakeChangedSlow(unkeyed: Bool, oneAtLeastFor owner: ObjectIdentifier?) {
+        for w in waiting where !w.signaled {
+            guard w.key >= 0, let stack = w.stack else {
+                if unkeyed { w.signal() }
                 continue
             }
-            let m = marks(w.key)
+            let m = stack.wakeMarks(w.key)
             if m.data != w.marks.data || m.state != w.marks.state || m.write != w.marks.write {
                 keyedWakes &+= 1
                 w.signal()
-                awake = true
             } else {
                 keyedSkips &+= 1
             }
         }
-        if oneAtLeast && !awake { waiting[waiting.count - 1].signal() }   // the newest sleeper
+        guard let owner else { return }
+        var newest: Waiter? = nil
+        for w in waiting where w.owner == owner {
+            if w.signaled { return }
+            newest = w
+        }
+        newest?.signal()
+    }
+
+    /// Wakes one sleeping caller of `owner` unless one is awake already (frames wait for it).
+    func wakeOneCaller(of owner: ObjectIdentifier) {
+        var newest: Waiter? = nil
+        for w in waiting where w.owner == owner {
+            if w.signaled { return }
+            newest = w
+        }
+        newest?.signal()
     }
 
     /// Sleeps until woken or until the monotonic clock passes `deadline` (nil: no limit).
@@ -161,14 +180,25 @@ public final class StackLock: @unchecked Sendable {
     /// callers re-check their condition. Returns whether a waker signalled it (false: the
     /// deadline passed).
     @discardableResult
-    public func wait(untilMonotonic deadline: Nanoseconds?, key: Int32 = -1, marks: Marks = (0, 0, 0)) -> Bool {
+    public func wait(untilMonotonic deadline: Nanoseconds?) -> Bool {
+        wait(untilMonotonic: deadline, key: -1, marks: (0, 0, 0), stack: nil, owner: nil)
+    }
+
+    /// `wait` for a caller of a `SharedStack` (`owner`), keyed to descriptor `key` of `stack`
+    /// with its marks `marks` (key -1: woken by every change).
+    @discardableResult
+    func wait(untilMonotonic deadline: Nanoseconds?, key: Int32, marks: Marks, stack: NetworkStack?,
+              owner: ObjectIdentifier?) -> Bool {
         let w = spare.popLast() ?? Waiter()
         w.key = key
         w.marks = marks
+        w.stack = stack
+        w.owner = owner
         w.signaled = false
         waiting.append(w)
         defer {
             if let i = waiting.firstIndex(where: { $0 === w }) { waiting.remove(at: i) }
+            w.stack = nil
             spare.append(w)
             wakeups &+= 1
         }
