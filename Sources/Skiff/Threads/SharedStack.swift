@@ -416,8 +416,7 @@ public final class SharedStack: @unchecked Sendable {
                 // Others may be waiting for what this try did (a blocked reader for our bytes).
                 lock.wakeChanged()
             }
-            // A try that changed nothing wakes no one: two sleepers must not wake each other
-            // for ever. The engine still learns of new deadlines.
+            // The engine learns of new deadlines the try set.
             wakeEngineIfNeeded()
             if let poll = poller, busyPoll(poll, until: &busyUntil) { continue }
             if wait, !sending, !handedOver, let device = owned ?? deviceSleep {
