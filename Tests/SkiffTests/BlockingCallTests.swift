@@ -229,6 +229,30 @@ struct BlockingCallTests {
         #expect(events.value.map(\.fd) == [rx])
     }
 
+    @Test("a blocking UDP sendto whose autobind finds no free port returns EAGAIN at once, without sleeping (Linux: inet_autobind)")
+    func udpSendToWithNoFreePortDoesNotSleep() throws {
+        let p = SharedPair(horizon: 5 * Time.second)
+        // One ephemeral port, taken: the next autobind has nowhere to go.
+        p.a.withStack { s, _ in s.ephemeralPorts = EphemeralPorts(secret: SipHashKey(1, 2), range: 40000...40000) }
+        let holder = try p.a.socket(.datagram).get()
+        #expect(p.a.bind(holder, SocketAddress(.any, 40000)) == nil)
+        let tx = try p.a.socket(.datagram).get()
+        let before = p.lock.withLock { p.lock.wakeups }
+        // On a thread of its own, so that a call that does sleep (it would for ever: no timeout,
+        // no time moving) fails the test instead of hanging it.
+        let result = Box<Result<Int, Errno>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            result.value = [UInt8](repeating: 1, count: 8).withUnsafeBytes {
+                p.a.sendTo(tx, $0, to: SocketAddress(Scenarios.SwitchedPair.bAddress, 6000))
+            }
+            done.signal()
+        }.start()
+        #expect(done.wait(timeout: .now() + 10) == .success, "sendto slept")
+        #expect(result.value == .failure(.EAGAIN))
+        #expect(p.lock.withLock { p.lock.wakeups } == before)   // no sleep in between
+    }
+
     @Test("two callers blocked on nothing do not wake each other: they sleep until the stack changes")
     func blockedCallersDoNotPingPong() throws {
         let p = SharedPair(horizon: 5 * Time.second)

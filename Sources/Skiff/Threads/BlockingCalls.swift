@@ -94,12 +94,14 @@ extension SharedStack {
         }
     }
 
-    /// Linux: `sendto()` → `udp_sendmsg()` (or `tcp_sendmsg()` for a TCP socket).
+    /// Linux: `sendto()` → `udp_sendmsg()` (or `tcp_sendmsg()` for a TCP socket). A UDP socket
+    /// never sleeps: its EAGAIN is an autobind that found no free port, which Linux returns at
+    /// once (`inet_autobind`).
     public func sendTo(_ fd: Int32, _ data: UnsafeRawBufferPointer, to: SocketAddress?, flags: SendFlags = []) -> Result<Int, Errno> {
         if to == nil { return send(fd, data, flags: flags) }
         return blocking(fd, sending: true, dontWait: flags.contains(.dontWait)) { s, t in
             let r = s.sendTo(fd, data, to: to, flags: flags, now: t)
-            if case .failure(.EAGAIN) = r { return .wouldBlock(r) }
+            if case .failure(.EAGAIN) = r, s.udpSocket(fd) == nil { return .wouldBlock(r) }
             return .done(r)
         }
     }
