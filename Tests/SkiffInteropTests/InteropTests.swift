@@ -253,6 +253,9 @@ struct InteropTests {
         #expect(twoQueues.status != 0 && twoQueues.output.contains("--sleep-on-device"), "\(twoQueues.output)")
         let badServe = ns.exec([skiff, "up", "--tap", "tap0", "--address", "10.0.0.2/24", "--serve", "ftp:21"], timeout: 10)
         #expect(badServe.status != 0 && badServe.output.contains("unknown service 'ftp'"), "\(badServe.output)")
+        // A flag takes no value: the bad argument is named.
+        let badFlag = ns.exec([skiff, "up", "--tap", "tap0", "--address", "10.0.0.2/24", "--no-io-uring=yes"], timeout: 10)
+        #expect(badFlag.status != 0 && badFlag.output.contains("--no-io-uring"), "\(badFlag.output)")
         // A single-queue TAP another process holds is busy.
         let x = Interop(ns: ns)
         let (p, out) = try x.up(["--tap", "tap0"], [])
