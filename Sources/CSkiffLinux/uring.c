@@ -90,8 +90,6 @@ void skiff_uring_destroy(struct skiff_uring *r) {
     free(r);
 }
 
-unsigned skiff_uring_capacity(const struct skiff_uring *r) { return r->entries; }
-
 int skiff_uring_writev(struct skiff_uring *r, int fd, const struct iovec *iov, unsigned count, unsigned long long tag) {
     if (r->dead || r->queued >= r->entries) return -1;
     unsigned tail = *r->sq_tail + r->queued;

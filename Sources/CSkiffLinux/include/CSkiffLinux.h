@@ -49,8 +49,6 @@ struct skiff_uring_result {
 /// EPERM under a sandbox or kernel.io_uring_disabled).
 struct skiff_uring *skiff_uring_create(unsigned entries);
 void skiff_uring_destroy(struct skiff_uring *ring);
-/// Requests the ring holds between two flushes.
-unsigned skiff_uring_capacity(const struct skiff_uring *ring);
 /// Queues `writev(fd, iov, count)`. The iovecs and what they point at must stay valid until the
 /// flush. 0, or -1 when the ring is full.
 int skiff_uring_writev(struct skiff_uring *ring, int fd, const struct iovec *iov, unsigned count, unsigned long long tag);

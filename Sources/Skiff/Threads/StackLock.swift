@@ -155,13 +155,7 @@ public final class StackLock: @unchecked Sendable {
                 keyedSkips &+= 1
             }
         }
-        guard let owner else { return }
-        var newest: Waiter? = nil
-        for w in waiting where w.owner == owner {
-            if w.signaled { return }
-            newest = w
-        }
-        newest?.signal()
+        if let owner { wakeOneCaller(of: owner) }
     }
 
     /// Wakes one sleeping caller of `owner` unless one is awake already (frames wait for it).

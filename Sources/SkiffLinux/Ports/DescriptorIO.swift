@@ -8,7 +8,7 @@ import Skiff
 /// batch full; on the way out, each frame's `writev` straight from the NIC's scatter-gather
 /// segments (the kernel's copy in `tun_get_user` is the only copy on the way out). With
 /// io_uring the `writev`s of up to `framesPerFlush` frames go to the kernel in one
-/// `io_uring_enter`, which saves the writer the system-call entry and the file lookup of every
+/// `io_uring_enter`, which saves the writer the system-call entry and `write`'s VFS work for every
 /// frame after the first; without it (or where the kernel refuses io_uring) each frame is its own
 /// `writev`. The kernel runs each request inline, in order: tun takes non-blocking writes
 /// (`FMODE_NOWAIT`) and its send buffer is unlimited, so none waits or is retried out of order.
@@ -42,17 +42,13 @@ final class DescriptorIO: @unchecked Sendable {
     init(fds: [Int32], vnetHeader: Bool, batchedWrites: Bool = false) {
         self.fds = fds
         self.vnetHeader = vnetHeader
-        var ring: OpaquePointer? = nil
-        var error: Int32? = nil
-        if batchedWrites {
-            ring = skiff_uring_create(UInt32(2 * DescriptorIO.batch))
-            if ring == nil { error = errno }
-        }
+        let ring = batchedWrites ? skiff_uring_create(UInt32(2 * DescriptorIO.batch)) : nil
+        let refused = batchedWrites && ring == nil ? errno : 0
         self.ring = ring
         tx.batching = ring != nil
-        tx.batchingError = error ?? 0
+        tx.batchingError = refused
         framesPerFlush = ring == nil ? 1 : DescriptorIO.batch
-        let frames = ring == nil ? 1 : DescriptorIO.batch
+        let frames = framesPerFlush   // slots of iovecs, headers and results
         iov = .allocate(capacity: DescriptorIO.iovCapacity * frames)
         headers = .allocate(byteCount: DescriptorIO.headerStride * frames, alignment: 8)
         results = .allocate(capacity: frames)
